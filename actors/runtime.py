@@ -1,0 +1,61 @@
+"""Connecting to Ray and finding (or creating) kern's named actors."""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+import ray
+from ray.actor import ActorHandle
+
+from actors.supervisor import Supervisor
+from kern.specs import AgentSpec, ComponentSpec, TeamSpec
+
+NAMESPACE = os.environ.get("KERN_NAMESPACE", "kern")
+SUPERVISOR_NAME = "kern-supervisor"
+DEFAULT_ACTOR_OPTIONS: dict[str, Any] = {"num_cpus": 0, "max_concurrency": 1000, "max_task_retries": 0}
+CONFIGURE_TIMEOUT_SECONDS = 60.0
+
+_lock = threading.Lock()
+
+
+def ensure_ray() -> None:
+    """Connect to Ray on first use: `RAY_ADDRESS` if set, else a local instance. Reuses an existing one."""
+    with _lock:
+        if not ray.is_initialized():
+            ray.init(
+                address=os.environ.get("RAY_ADDRESS") or None,
+                namespace=NAMESPACE,
+                include_dashboard=False,
+                log_to_driver=True,
+            )
+
+
+def supervisor() -> ActorHandle:
+    """The namespace's supervisor; detached so it outlives the driver that created it."""
+    ensure_ray()
+    return Supervisor.options(  # type: ignore[attr-defined]
+        name=SUPERVISOR_NAME, namespace=NAMESPACE, get_if_exists=True, lifetime="detached"
+    ).remote()
+
+
+def actor_name(spec: ComponentSpec) -> str:
+    """Actors are found by kind and id, so another process can reach the same agent or team."""
+    return f"kern:{'team' if isinstance(spec, TeamSpec) else 'agent'}:{spec.id}"
+
+
+def component_actor(spec: AgentSpec | TeamSpec) -> tuple[ActorHandle, ray.ObjectRef]:
+    """Get or create the actor of an agent or team and send it the spec.
+
+    Returns the handle and the reference of the `configure` call, to wait on before the first run.
+    """
+    from actors.component import AgentActor, TeamActor
+
+    ensure_ray()
+    actor_class = TeamActor if isinstance(spec, TeamSpec) else AgentActor
+    options = {**DEFAULT_ACTOR_OPTIONS, **spec.ray_options}
+    handle = actor_class.options(  # type: ignore[attr-defined]
+        name=actor_name(spec), namespace=NAMESPACE, get_if_exists=True, **options
+    ).remote()
+    return handle, handle.configure.remote(spec)

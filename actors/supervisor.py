@@ -1,0 +1,97 @@
+"""The supervisor: one named actor per namespace that knows every live run and routes cancels."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+import ray
+from ray.actor import ActorHandle
+
+PRE_CANCEL_SECONDS = 300.0
+"""How long a cancel of a not-yet-started run id is remembered."""
+FINISHED_REMEMBERED = 100_000
+ACK_TIMEOUT_SECONDS = 10.0
+
+
+@dataclass
+class _LiveRun:
+    owner: ActorHandle
+    parent_run_id: str | None
+    children: set[str] = field(default_factory=set)
+    cancelled: bool = False
+
+
+@ray.remote(num_cpus=0, max_restarts=-1)
+class Supervisor:
+    """A registry of live runs (run id -> owning actor, parent, children) that turns a cancel into messages.
+
+    `cancel` marks the run and its descendants, and sends `cancel_local` to each owning actor, in
+    parallel. A cancel of an id it has not seen is remembered for a while, so a run cancelled before
+    it started never starts.
+    """
+
+    def __init__(self) -> None:
+        self._live: dict[str, _LiveRun] = {}
+        self._pre_cancelled: dict[str, float] = {}
+        self._finished: OrderedDict[str, None] = OrderedDict()
+
+    def register(self, run_id: str, owner: ActorHandle, parent_run_id: str | None = None) -> bool:
+        """Record a run that is starting. False: it was cancelled already and must not start."""
+        self._forget_expired()
+        parent = self._live.get(parent_run_id) if parent_run_id else None
+        if self._pre_cancelled.pop(run_id, None) is not None or (parent is not None and parent.cancelled):
+            self._mark_finished(run_id)
+            return False
+        self._live[run_id] = _LiveRun(owner=owner, parent_run_id=parent_run_id)
+        if parent is not None:
+            parent.children.add(run_id)
+        return True
+
+    def finish(self, run_id: str) -> None:
+        """Forget a run that has ended."""
+        run = self._live.pop(run_id, None)
+        if run is not None and run.parent_run_id in self._live:
+            self._live[run.parent_run_id].children.discard(run_id)
+        self._mark_finished(run_id)
+
+    async def cancel(self, run_id: str) -> bool:
+        """Cancel a run and everything under it. True if it was in flight; idempotent."""
+        run = self._live.get(run_id)
+        if run is None:
+            if run_id not in self._finished:
+                self._pre_cancelled[run_id] = time.monotonic() + PRE_CANCEL_SECONDS
+            return False
+        if run.cancelled:
+            return True
+        targets = self._subtree(run_id)
+        for target in targets:
+            self._live[target].cancelled = True
+        acks = [self._live[target].owner.cancel_local.remote(target) for target in targets]
+        await asyncio.wait([asyncio.ensure_future(ack) for ack in acks], timeout=ACK_TIMEOUT_SECONDS)
+        return True
+
+    def live_runs(self) -> dict[str, str | None]:
+        """Run id -> parent run id of every live run (for diagnostics and tests)."""
+        return {run_id: run.parent_run_id for run_id, run in self._live.items()}
+
+    def _subtree(self, run_id: str) -> list[str]:
+        """The run's descendants, children before parents, then the run itself."""
+        order: list[str] = []
+        for child in list(self._live[run_id].children):
+            if child in self._live:
+                order.extend(self._subtree(child))
+        order.append(run_id)
+        return order
+
+    def _mark_finished(self, run_id: str) -> None:
+        self._finished[run_id] = None
+        while len(self._finished) > FINISHED_REMEMBERED:
+            self._finished.popitem(last=False)
+
+    def _forget_expired(self) -> None:
+        now = time.monotonic()
+        for run_id in [r for r, expiry in self._pre_cancelled.items() if expiry < now]:
+            del self._pre_cancelled[run_id]

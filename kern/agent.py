@@ -1,0 +1,55 @@
+"""`Agent`: an LLM with instructions and tools, whose runs execute on its own Ray actor."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from kern.component import Component
+from kern.models.base import Model
+from kern.models.openai import OpenAIResponses
+from kern.run.agent import RunEvent, RunOutput
+from kern.specs import AgentSpec, slugify
+from kern.tools import Function
+
+__all__ = ["Agent", "RunEvent", "RunOutput"]
+
+
+def as_functions(tools: list[Callable[..., Any] | Function] | None) -> list[Function]:
+    """Plain callables become tools; `Function`s pass through."""
+    return [t if isinstance(t, Function) else Function.from_callable(t) for t in tools or []]
+
+
+class Agent(Component):
+    """An agent. `id` defaults to a slug of `name` ("Storyteller Agent" -> `storyteller-agent`)."""
+
+    def __init__(
+        self,
+        name: str | None = None,
+        *,
+        id: str | None = None,
+        model: Model | None = None,
+        description: str | None = None,
+        instructions: str | list[str] | None = None,
+        tools: list[Callable[..., Any] | Function] | None = None,
+        db: Any = None,
+        add_history_to_context: bool = False,
+        num_history_runs: int = 3,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        ray_options: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(session_id=session_id, user_id=user_id)
+        name = name or id or "Agent"
+        self.spec = AgentSpec(
+            id=id or slugify(name),
+            name=name,
+            model=model or OpenAIResponses(),
+            description=description,
+            instructions=instructions,
+            tools=as_functions(tools),
+            db=db,
+            add_history_to_context=add_history_to_context,
+            num_history_runs=num_history_runs,
+            ray_options=ray_options or {},
+        )

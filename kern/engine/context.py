@@ -1,0 +1,95 @@
+"""The state of one run while it executes: identity, conversation, partial answer, metrics."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from kern.engine.channel import EventChannel
+from kern.engine.events import AGENT_EVENTS, TEAM_EVENTS, EventFactory, EventKind
+from kern.messages import Message
+from kern.run.agent import RunOutput
+from kern.run.base import Metrics, RunStatus, ToolExecution
+from kern.run.team import TeamRunOutput
+from kern.specs import ComponentSpec, RunRequest, TeamSpec
+from kern.tools import Function
+
+
+@dataclass
+class RunContext:
+    """Everything a run loop reads and writes. One per run, owned by the run's task."""
+
+    spec: ComponentSpec
+    request: RunRequest
+    channel: EventChannel
+    tools: list[Function] = field(default_factory=list)
+    messages: list[Message] = field(default_factory=list)
+    content: str = ""
+    """What the run has answered so far: the partial answer if it stops early."""
+    metrics: Metrics = field(default_factory=Metrics)
+    tool_executions: list[ToolExecution] = field(default_factory=list)
+    member_responses: list[RunOutput] = field(default_factory=list)
+    started_at: float = field(default_factory=time.monotonic)
+    begun: bool = False
+    """Set when the run's task starts executing."""
+    cancel_requested: bool = False
+    finishing: bool = False
+    """Set once the run's outcome is decided; a cancel arriving later no longer applies."""
+
+    def __post_init__(self) -> None:
+        self.is_team = isinstance(self.spec, TeamSpec)
+        identity: dict[str, Any] = {
+            "run_id": self.request.run_id,
+            "session_id": self.request.session_id,
+            "user_id": self.request.user_id,
+            "parent_run_id": self.request.parent_run_id,
+        }
+        key = "team" if self.is_team else "agent"
+        identity[f"{key}_id"] = self.spec.id
+        identity[f"{key}_name"] = self.spec.name
+        self.events = EventFactory(TEAM_EVENTS if self.is_team else AGENT_EVENTS, identity)
+
+    @property
+    def run_id(self) -> str:
+        """This run's id."""
+        return self.request.run_id
+
+    def emit(self, kind: EventKind, **fields: Any) -> None:
+        """Emit one event of this run."""
+        self.channel.emit(self.events.make(kind, **fields))
+
+    def add_content(self, text: str) -> None:
+        """Record and stream a piece of the answer."""
+        if not text:
+            return
+        if self.metrics.time_to_first_token is None:
+            self.metrics.time_to_first_token = time.monotonic() - self.started_at
+        self.content += text
+        self.emit("content", content=text)
+
+    def output(self, status: RunStatus, error: str | None = None) -> RunOutput:
+        """The run's record as it stands."""
+        self.metrics.duration = time.monotonic() - self.started_at
+        fields: dict[str, Any] = {
+            "run_id": self.request.run_id,
+            "session_id": self.request.session_id,
+            "user_id": self.request.user_id,
+            "parent_run_id": self.request.parent_run_id,
+            "input": self.request.input,
+            "content": self.content,
+            "status": status,
+            "error": error,
+            "messages": self.messages,
+            "tools": self.tool_executions,
+            "metrics": self.metrics,
+            "model": self.spec.model.id,
+        }
+        if self.is_team:
+            return TeamRunOutput(
+                team_id=self.spec.id,
+                team_name=self.spec.name,
+                member_responses=self.member_responses,
+                **fields,
+            )
+        return RunOutput(agent_id=self.spec.id, agent_name=self.spec.name, **fields)

@@ -1,0 +1,59 @@
+"""Build the right event class (agent or team flavour) for a run, with its identity filled in."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from kern.run import agent as a
+from kern.run import team as t
+from kern.run.base import BaseRunEvent
+
+EventKind = Literal[
+    "started", "content", "content_completed", "completed", "error", "cancelled",
+    "tool_started", "tool_completed", "tool_error",
+]  # fmt: skip
+
+AGENT_EVENTS: dict[EventKind, type[BaseRunEvent]] = {
+    "started": a.RunStartedEvent,
+    "content": a.RunContentEvent,
+    "content_completed": a.RunContentCompletedEvent,
+    "completed": a.RunCompletedEvent,
+    "error": a.RunErrorEvent,
+    "cancelled": a.RunCancelledEvent,
+    "tool_started": a.ToolCallStartedEvent,
+    "tool_completed": a.ToolCallCompletedEvent,
+    "tool_error": a.ToolCallErrorEvent,
+}
+
+TEAM_EVENTS: dict[EventKind, type[BaseRunEvent]] = {
+    "started": t.TeamRunStartedEvent,
+    "content": t.TeamRunContentEvent,
+    "content_completed": t.TeamRunContentCompletedEvent,
+    "completed": t.TeamRunCompletedEvent,
+    "error": t.TeamRunErrorEvent,
+    "cancelled": t.TeamRunCancelledEvent,
+    "tool_started": t.TeamToolCallStartedEvent,
+    "tool_completed": t.TeamToolCallCompletedEvent,
+    "tool_error": t.TeamToolCallErrorEvent,
+}
+
+
+class EventFactory:
+    """Makes events of one run: `factory.make("content", content="...")`."""
+
+    def __init__(self, classes: dict[EventKind, type[BaseRunEvent]], identity: dict[str, Any]) -> None:
+        self._classes = classes
+        self._identity = identity
+
+    def make(self, kind: EventKind, **fields: Any) -> BaseRunEvent:
+        """One event of this run."""
+        return self._classes[kind](**self._identity, **fields)
+
+
+def failure_event(
+    is_team: bool, identity: dict[str, Any], message: str, error_type: str = "RunError"
+) -> BaseRunEvent:
+    """A terminal error event for a run whose own terminal event can no longer come (its actor died)."""
+    return EventFactory(TEAM_EVENTS if is_team else AGENT_EVENTS, identity).make(
+        "error", content=message, error_type=error_type
+    )

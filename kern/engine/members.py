@@ -1,0 +1,77 @@
+"""Following one member's run from the leader: its answer, its status, its record."""
+
+from __future__ import annotations
+
+from kern.run.agent import RunEvent, RunOutput
+from kern.run.base import BaseRunEvent, Metrics, RunStatus
+from kern.run.events import is_terminal
+from kern.run.team import TeamRunEvent, TeamRunOutput
+from kern.specs import AgentSpec, RunRequest, TeamSpec
+
+_CONTENT = (RunEvent.run_content, TeamRunEvent.run_content)
+
+
+class MemberTracker:
+    """Watches a member's event stream (its own events and its sub-members') for the member's outcome."""
+
+    def __init__(self, member: AgentSpec | TeamSpec, request: RunRequest) -> None:
+        self.member = member
+        self.request = request
+        self.content = ""
+        self.status = RunStatus.running
+        self.error: str | None = None
+        self.metrics = Metrics()
+
+    @property
+    def finished(self) -> bool:
+        """Whether the member's terminal event was seen (or its stream broke)."""
+        return self.status.is_terminal
+
+    def observe(self, batch: list[BaseRunEvent]) -> None:
+        """Take note of a batch from the member's stream."""
+        for event in batch:
+            if event.run_id != self.request.run_id:
+                continue
+            kind = getattr(event, "event", None)
+            if kind in _CONTENT:
+                self.content += getattr(event, "content", "")
+            elif is_terminal(event):
+                self.status = getattr(event, "status", RunStatus.error)
+                self.metrics = getattr(event, "metrics", self.metrics)
+                if self.status is RunStatus.completed:
+                    self.content = getattr(event, "content", self.content)
+                elif self.status is RunStatus.error:
+                    self.error = getattr(event, "content", "") or "unknown error"
+
+    def fail(self, reason: str) -> None:
+        """The member's stream broke before its terminal event (actor died, node lost...)."""
+        if not self.finished:
+            self.status, self.error = RunStatus.error, reason
+
+    def tool_result(self) -> str:
+        """What the leader's model is told."""
+        name = self.member.name
+        if self.status is RunStatus.completed:
+            return self.content
+        if self.status is RunStatus.cancelled:
+            partial = f" Partial answer: {self.content}" if self.content else ""
+            return f"{name}'s run {self.request.run_id} was cancelled before it finished.{partial}"
+        return f"{name} failed: {self.error or 'its run did not finish'}"
+
+    def output(self) -> RunOutput:
+        """The member's run as the team run records it."""
+        fields = {
+            "run_id": self.request.run_id,
+            "session_id": self.request.session_id,
+            "user_id": self.request.user_id,
+            "parent_run_id": self.request.parent_run_id,
+            "input": self.request.input,
+            "content": self.content,
+            "status": self.status if self.finished else RunStatus.cancelled,
+            "error": self.error,
+            "metrics": self.metrics,
+            "model": self.member.model.id,
+        }
+        if isinstance(self.member, TeamSpec):
+            return TeamRunOutput(team_id=self.member.id, team_name=self.member.name, **fields)
+        return RunOutput(agent_id=self.member.id, agent_name=self.member.name, **fields)

@@ -1,0 +1,116 @@
+"""The team leader's body: delegation tools that stream members' runs into the team's run."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Literal, Protocol
+
+from kern.engine.context import RunContext
+from kern.engine.loop import model_loop
+from kern.engine.members import MemberTracker
+from kern.engine.run import RunBody
+from kern.run.base import BaseRunEvent
+from kern.specs import RunRequest, TeamSpec
+from kern.tools import Function
+
+MEMBER_DRAIN_SECONDS = 5.0
+"""After the team's run is cancelled, how long to wait for a member's own `RunCancelled`."""
+
+
+class MemberRunner(Protocol):
+    """How a leader reaches its members: in-process, or on their Ray actors."""
+
+    def run(self, member_id: str, request: RunRequest) -> AsyncIterator[list[BaseRunEvent]]:
+        """Start a member's run and yield its event batches until its terminal event."""
+        ...
+
+    async def cancel(self, member_id: str, run_id: str) -> None:
+        """Ask the member to cancel its run."""
+        ...
+
+
+def team_body(members: MemberRunner) -> RunBody:
+    """The leader's run: its own tools plus delegation, then the model loop."""
+
+    async def body(ctx: RunContext) -> None:
+        ctx.tools = [*ctx.tools, delegation_tool(ctx, members)]
+        await model_loop(ctx)
+
+    return body
+
+
+def delegation_tool(ctx: RunContext, members: MemberRunner) -> Function:
+    """`delegate_task_to_member` (member id as an enum) or, in broadcast mode, `delegate_task_to_members`."""
+    team = ctx.spec
+    assert isinstance(team, TeamSpec)
+    if team.delegate_to_all_members:
+
+        async def delegate_task_to_members(task: str) -> str:
+            """Give a task to every member at once; they work in parallel and all answers come back.
+
+            Args:
+                task: The task, with everything the members need to know.
+            """
+            results = await asyncio.gather(*(run_member(ctx, members, m.id, task) for m in team.members))
+            return "\n\n".join(f"{m.name}: {result}" for m, result in zip(team.members, results, strict=True))
+
+        return Function.from_callable(delegate_task_to_members)
+
+    async def delegate_task_to_member(member_id: str, task: str) -> str:
+        """Give a task to one member of the team and get its answer.
+
+        Args:
+            member_id: The id of the member to delegate to.
+            task: The task, with everything the member needs to know.
+        """
+        return await run_member(ctx, members, member_id, task)
+
+    ids = tuple(member.id for member in team.members)
+    delegate_task_to_member.__annotations__ = {"member_id": Literal[ids], "task": str, "return": str}
+    function = Function.from_callable(delegate_task_to_member)
+    function.stop_after_call = team.respond_directly
+    return function
+
+
+async def run_member(ctx: RunContext, members: MemberRunner, member_id: str, task: str) -> str:
+    """Run one member, forwarding its events into the team's stream, and return its answer.
+
+    The member's stream is pumped by its own task, so a cancel of the team's run does not cut it: the
+    leader tells the member to cancel and waits (bounded) for the member's own `RunCancelled` to be
+    forwarded before the team's run ends.
+    """
+    team = ctx.spec
+    assert isinstance(team, TeamSpec)
+    request = RunRequest(
+        input=task,
+        session_id=ctx.request.session_id,
+        user_id=ctx.request.user_id,
+        parent_run_id=ctx.run_id,
+        stream=ctx.request.stream,
+    )
+    tracker = MemberTracker(team.member(member_id), request)
+    pump = asyncio.create_task(_pump(ctx, members.run(member_id, request), tracker))
+    try:
+        await asyncio.shield(pump)
+    except asyncio.CancelledError:
+        if not pump.done():
+            await members.cancel(member_id, request.run_id)
+            await asyncio.wait({pump}, timeout=MEMBER_DRAIN_SECONDS)
+            pump.cancel()
+        ctx.member_responses.append(tracker.output())
+        raise
+    ctx.member_responses.append(tracker.output())
+    return tracker.tool_result()
+
+
+async def _pump(ctx: RunContext, stream: AsyncIterator[list[BaseRunEvent]], tracker: MemberTracker) -> None:
+    forward = isinstance(ctx.spec, TeamSpec) and ctx.spec.stream_member_events
+    try:
+        async for batch in stream:
+            tracker.observe(batch)
+            if forward:
+                ctx.channel.extend(batch)
+    except Exception as exc:
+        tracker.fail(f"the member's stream broke: {type(exc).__name__}: {exc}")
+    tracker.fail("the member's stream ended without a terminal event")

@@ -1,0 +1,89 @@
+"""`OpenAIChat`: Chat Completions, streaming and not, with function calls."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import openai
+
+from kern.messages import Message, ToolCall
+from kern.models.base import ModelResponse, TextDelta
+from kern.models.openai.client import OpenAIModel
+from kern.models.openai.converters import to_chat_messages, to_chat_tools
+from kern.models.openai.errors import dropped_stream_error, to_model_error
+
+
+class OpenAIChat(OpenAIModel):
+    """A model served through `POST /chat/completions`."""
+
+    id: str = "gpt-5.2"
+
+    def _request(self, messages: list[Message], tools: list[dict[str, Any]]) -> dict[str, Any]:
+        request: dict[str, Any] = {"model": self.id, "messages": to_chat_messages(messages)}
+        if tools:
+            request["tools"] = to_chat_tools(tools)
+        if self.temperature is not None:
+            request["temperature"] = self.temperature
+        if self.max_output_tokens is not None:
+            request["max_completion_tokens"] = self.max_output_tokens
+        return request
+
+    async def stream(
+        self, messages: list[Message], tools: list[dict[str, Any]]
+    ) -> AsyncIterator[TextDelta | ModelResponse]:
+        """Stream the reply; the HTTP stream is closed in `finally`, so a cancel stops it at once."""
+        endpoint = self.describe_endpoint()
+        try:
+            stream = await self.client.chat.completions.create(
+                **self._request(messages, tools), stream=True, stream_options={"include_usage": True}
+            )
+        except (openai.APIError, httpx.HTTPError) as exc:
+            raise to_model_error(exc, model_id=self.id, endpoint=endpoint) from exc
+        reply = ModelResponse()
+        calls: dict[int, ToolCall] = {}
+        finished = False
+        try:
+            async for chunk in stream:
+                if chunk.usage is not None:
+                    reply.input_tokens = chunk.usage.prompt_tokens
+                    reply.output_tokens = chunk.usage.completion_tokens
+                for choice in chunk.choices:
+                    finished = finished or choice.finish_reason is not None
+                    delta = choice.delta
+                    if delta.content:
+                        reply.content += delta.content
+                        yield TextDelta(delta.content)
+                    for part in delta.tool_calls or []:
+                        call = calls.setdefault(part.index, ToolCall(id="", name="", arguments=""))
+                        call.id = part.id or call.id
+                        if part.function is not None:
+                            call.name += part.function.name or ""
+                            call.arguments += part.function.arguments or ""
+        except (openai.APIError, httpx.HTTPError) as exc:
+            raise to_model_error(exc, model_id=self.id, endpoint=endpoint) from exc
+        finally:
+            await stream.close()
+        if not finished:
+            raise dropped_stream_error(model_id=self.id, endpoint=endpoint)
+        reply.tool_calls = [calls[index] for index in sorted(calls)]
+        yield reply
+
+    async def response(self, messages: list[Message], tools: list[dict[str, Any]]) -> ModelResponse:
+        """One non-streaming call."""
+        try:
+            result = await self.client.chat.completions.create(**self._request(messages, tools))
+        except (openai.APIError, httpx.HTTPError) as exc:
+            raise to_model_error(exc, model_id=self.id, endpoint=self.describe_endpoint()) from exc
+        message = result.choices[0].message
+        reply = ModelResponse(content=message.content or "")
+        for call in message.tool_calls or []:
+            if call.type == "function":
+                reply.tool_calls.append(
+                    ToolCall(id=call.id, name=call.function.name, arguments=call.function.arguments)
+                )
+        if result.usage is not None:
+            reply.input_tokens = result.usage.prompt_tokens
+            reply.output_tokens = result.usage.completion_tokens
+        return reply

@@ -1,0 +1,86 @@
+"""`OpenAIResponses`: the OpenAI Responses API, streaming and not, with function calls."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import openai
+
+from kern.messages import Message, ToolCall
+from kern.models.base import ModelError, ModelResponse, TextDelta
+from kern.models.openai.client import OpenAIModel
+from kern.models.openai.converters import split_instructions, to_responses_input, to_responses_tools
+from kern.models.openai.errors import dropped_stream_error, to_model_error
+
+
+class OpenAIResponses(OpenAIModel):
+    """A model served through `POST /responses`."""
+
+    id: str = "gpt-5.2"
+
+    def _request(self, messages: list[Message], tools: list[dict[str, Any]]) -> dict[str, Any]:
+        instructions, rest = split_instructions(messages)
+        request: dict[str, Any] = {"model": self.id, "input": to_responses_input(rest)}
+        if instructions:
+            request["instructions"] = instructions
+        if tools:
+            request["tools"] = to_responses_tools(tools)
+        if self.temperature is not None:
+            request["temperature"] = self.temperature
+        if self.max_output_tokens is not None:
+            request["max_output_tokens"] = self.max_output_tokens
+        return request
+
+    async def stream(
+        self, messages: list[Message], tools: list[dict[str, Any]]
+    ) -> AsyncIterator[TextDelta | ModelResponse]:
+        """Stream the reply; the HTTP stream is closed in `finally`, so a cancel stops it at once."""
+        endpoint = self.describe_endpoint()
+        try:
+            stream = await self.client.responses.create(**self._request(messages, tools), stream=True)
+        except (openai.APIError, httpx.HTTPError) as exc:
+            raise to_model_error(exc, model_id=self.id, endpoint=endpoint) from exc
+        reply = ModelResponse()
+        completed = False
+        try:
+            async for event in stream:
+                if event.type == "response.output_text.delta":
+                    reply.content += event.delta
+                    yield TextDelta(event.delta)
+                elif event.type == "response.output_item.done" and event.item.type == "function_call":
+                    item = event.item
+                    reply.tool_calls.append(ToolCall(id=item.call_id, name=item.name, arguments=item.arguments))
+                elif event.type == "response.completed":
+                    completed = True
+                    if event.response.usage is not None:
+                        reply.input_tokens = event.response.usage.input_tokens
+                        reply.output_tokens = event.response.usage.output_tokens
+                elif event.type in ("response.failed", "error"):
+                    raise ModelError(
+                        f"Model {self.id!r} at {endpoint} reported a failure: {event}",
+                        error_type="ModelResponseFailed",
+                    )
+        except (openai.APIError, httpx.HTTPError) as exc:
+            raise to_model_error(exc, model_id=self.id, endpoint=endpoint) from exc
+        finally:
+            await stream.close()
+        if not completed:
+            raise dropped_stream_error(model_id=self.id, endpoint=endpoint)
+        yield reply
+
+    async def response(self, messages: list[Message], tools: list[dict[str, Any]]) -> ModelResponse:
+        """One non-streaming call."""
+        try:
+            result = await self.client.responses.create(**self._request(messages, tools))
+        except (openai.APIError, httpx.HTTPError) as exc:
+            raise to_model_error(exc, model_id=self.id, endpoint=self.describe_endpoint()) from exc
+        reply = ModelResponse(content=result.output_text or "")
+        for item in result.output:
+            if item.type == "function_call":
+                reply.tool_calls.append(ToolCall(id=item.call_id, name=item.name, arguments=item.arguments))
+        if result.usage is not None:
+            reply.input_tokens = result.usage.input_tokens
+            reply.output_tokens = result.usage.output_tokens
+        return reply

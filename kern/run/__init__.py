@@ -1,0 +1,1 @@
+"""Run events and outputs (pydantic models)."""

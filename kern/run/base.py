@@ -1,0 +1,115 @@
+"""What every run shares: its status, its metrics, and the fields every event carries."""
+
+from __future__ import annotations
+
+import time
+from enum import Enum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class RunStatus(str, Enum):
+    """Lifecycle of a run. The upper-case names are aliases of the lower-case ones (Agno uses both)."""
+
+    pending = "PENDING"
+    running = "RUNNING"
+    completed = "COMPLETED"
+    cancelled = "CANCELLED"
+    error = "ERROR"
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    COMPLETED = "COMPLETED"
+    CANCELLED = "CANCELLED"
+    ERROR = "ERROR"
+
+    @property
+    def is_terminal(self) -> bool:
+        """Whether a run in this status has ended."""
+        return self in (RunStatus.completed, RunStatus.cancelled, RunStatus.error)
+
+
+class Metrics(BaseModel):
+    """Token usage and timings of a run (seconds)."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    total_tokens: int = 0
+    model_calls: int = 0
+    time_to_first_token: float | None = None
+    """Seconds from the run's start to its first content token."""
+    duration: float | None = None
+
+    def add_usage(self, input_tokens: int, output_tokens: int) -> None:
+        """Count one model call's usage."""
+        self.input_tokens += input_tokens
+        self.output_tokens += output_tokens
+        self.total_tokens += input_tokens + output_tokens
+        self.model_calls += 1
+
+
+class BaseRunEvent(BaseModel):
+    """Fields every event carries, agent or team."""
+
+    model_config = ConfigDict(use_enum_values=False)
+
+    run_id: str
+    session_id: str | None = None
+    user_id: str | None = None
+    parent_run_id: str | None = None
+    """For a member's run inside a team: the team run's id."""
+    created_at: float = Field(default_factory=time.time)
+    """Unix time in seconds."""
+
+
+class ContentPayload(BaseModel):
+    """A piece of streamed text; always a string."""
+
+    content: str = ""
+
+
+class TerminalPayload(BaseModel):
+    """What a terminal event says about the whole run."""
+
+    content: str = ""
+    """The full answer, or the partial answer when cancelled, or the error message."""
+    status: RunStatus
+    metrics: Metrics = Field(default_factory=Metrics)
+
+
+class ErrorPayload(TerminalPayload):
+    """A run that failed: why, as data (errors cross processes as text, not pickled exceptions)."""
+
+    status: RunStatus = RunStatus.error
+    error_type: str = "Error"
+    partial_content: str = ""
+
+
+class CancelledPayload(TerminalPayload):
+    """A run that was cancelled; `content` keeps what was produced before the cancel."""
+
+    status: RunStatus = RunStatus.cancelled
+    reason: str = "Run cancelled"
+
+
+class CompletedPayload(TerminalPayload):
+    """A run that finished."""
+
+    status: RunStatus = RunStatus.completed
+
+
+class ToolExecution(BaseModel):
+    """A tool call as it happened."""
+
+    tool_call_id: str
+    tool_name: str
+    tool_args: dict[str, object] = Field(default_factory=dict)
+    result: str | None = None
+    error: str | None = None
+    duration: float | None = None
+
+
+class ToolPayload(BaseModel):
+    """A tool call event: the call and, once done, its result or error."""
+
+    tool: ToolExecution
+    content: str = ""

@@ -1,0 +1,114 @@
+"""Plain-data descriptions of agents, teams and run requests: what crosses from a driver to an actor."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from kern.models.base import Model
+from kern.tools import Function
+
+
+def slugify(name: str) -> str:
+    """"Storytelling Team" -> "storytelling-team"."""
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    if not slug:
+        raise ValueError(f"Cannot derive an id from the name {name!r}: give an explicit id")
+    return slug
+
+
+def new_id() -> str:
+    """A fresh run or session id."""
+    return str(uuid.uuid4())
+
+
+class ComponentSpec(BaseModel):
+    """What agents and teams share."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    id: str
+    name: str
+    model: Model
+    description: str | None = None
+    instructions: str | list[str] | None = None
+    tools: list[Function] = Field(default_factory=list)
+    db: Any = None
+    """A `kern.db.BaseDb` that keeps this component's runs and sessions."""
+    add_history_to_context: bool = False
+    num_history_runs: int = 3
+    max_model_calls: int = 16
+    """A guard against a model that never stops calling tools."""
+    ray_options: dict[str, Any] = Field(default_factory=dict)
+    """Extra Ray actor options (num_cpus, resources, runtime_env, scheduling_strategy...)."""
+
+    def system_prompt(self) -> str:
+        """Description and instructions as the system message."""
+        parts = [self.description or ""]
+        if isinstance(self.instructions, list):
+            parts.extend(f"- {line}" for line in self.instructions)
+        elif self.instructions:
+            parts.append(self.instructions)
+        return "\n\n".join(part for part in parts if part)
+
+
+class AgentSpec(ComponentSpec):
+    """An agent."""
+
+    kind: str = "agent"
+
+
+class TeamSpec(ComponentSpec):
+    """A team: a leader model and its members (agents or teams)."""
+
+    kind: str = "team"
+    members: list[AgentSpec | TeamSpec]
+    respond_directly: bool = False
+    delegate_to_all_members: bool = False
+    stream_member_events: bool = True
+
+    @field_validator("members")
+    @classmethod
+    def _distinct_members(cls, members: list[AgentSpec | TeamSpec]) -> list[AgentSpec | TeamSpec]:
+        if not members:
+            raise ValueError("A team needs at least one member")
+        ids = [member.id for member in members]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise ValueError(f"Team members must have distinct ids; repeated: {duplicates}")
+        return members
+
+    def system_prompt(self) -> str:
+        """The leader's prompt: the team's description and instructions, then who its members are."""
+        roster = "\n".join(
+            f"- id: {member.id} | name: {member.name} | {member.description or ''}".rstrip(" |")
+            for member in self.members
+        )
+        how = (
+            "Give the task to all members at once with delegate_task_to_members."
+            if self.delegate_to_all_members
+            else "Delegate tasks to the member best suited with delegate_task_to_member."
+        )
+        return "\n\n".join(p for p in (super().system_prompt(), f"Team members:\n{roster}", how) if p)
+
+    def member(self, member_id: str) -> AgentSpec | TeamSpec:
+        """The member with this id."""
+        for member in self.members:
+            if member.id == member_id:
+                return member
+        raise KeyError(f"No member {member_id!r}; members are {[m.id for m in self.members]}")
+
+
+class RunRequest(BaseModel):
+    """One run to execute."""
+
+    input: str
+    run_id: str = Field(default_factory=new_id)
+    session_id: str = Field(default_factory=new_id)
+    user_id: str | None = None
+    parent_run_id: str | None = None
+    stream: bool = True
+    """Use the model's streaming API (events are streamed either way)."""

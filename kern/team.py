@@ -1,0 +1,64 @@
+"""`Team`: a leader model that delegates to member agents (or teams), each on its own Ray actor."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from kern.agent import Agent, as_functions
+from kern.component import Component
+from kern.models.base import Model
+from kern.models.openai import OpenAIResponses
+from kern.run.team import TeamRunEvent, TeamRunOutput
+from kern.specs import TeamSpec, slugify
+from kern.tools import Function
+
+__all__ = ["Team", "TeamRunEvent", "TeamRunOutput"]
+
+
+class Team(Component):
+    """A team. Modes: coordinate (default), route (`respond_directly=True`), broadcast
+    (`delegate_to_all_members=True`). `id` defaults to a slug of `name`."""
+
+    def __init__(
+        self,
+        members: list[Agent | Team],
+        name: str | None = None,
+        *,
+        id: str | None = None,
+        model: Model | None = None,
+        description: str | None = None,
+        instructions: str | list[str] | None = None,
+        tools: list[Callable[..., Any] | Function] | None = None,
+        respond_directly: bool = False,
+        delegate_to_all_members: bool = False,
+        stream_member_events: bool = True,
+        db: Any = None,
+        add_history_to_context: bool = False,
+        num_history_runs: int = 3,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        ray_options: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(session_id=session_id, user_id=user_id)
+        name = name or id or "Team"
+        bad = [m for m in members if not isinstance(m, Agent | Team)]
+        if bad:
+            raise TypeError(f"Team members must be Agent or Team objects, got {bad!r}")
+        self.members = list(members)
+        self.spec = TeamSpec(
+            id=id or slugify(name),
+            name=name,
+            model=model or OpenAIResponses(),
+            description=description,
+            instructions=instructions,
+            tools=as_functions(tools),
+            members=[member.spec for member in members],
+            respond_directly=respond_directly,
+            delegate_to_all_members=delegate_to_all_members,
+            stream_member_events=stream_member_events,
+            db=db,
+            add_history_to_context=add_history_to_context,
+            num_history_runs=num_history_runs,
+            ray_options=ray_options or {},
+        )

@@ -1,0 +1,119 @@
+"""Turn a Python function (sync or async) into a tool: a JSON schema from its type hints and docstring."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import re
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, get_type_hints
+
+from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError, create_model
+
+# Sync tools run here. A cancelled run abandons its tool's thread instead of waiting for it, so the pool
+# is larger than asyncio's default to leave room for abandoned threads.
+_SYNC_TOOL_THREADS = ThreadPoolExecutor(max_workers=64, thread_name_prefix="kern-tool")
+
+
+class ToolArgumentsError(ValueError):
+    """The model's arguments did not fit the tool's schema."""
+
+
+class Function(BaseModel):
+    """A callable the model can use, with the schema the model sees."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    name: str
+    description: str = ""
+    parameters: dict[str, Any]
+    entrypoint: Callable[..., Any]
+    stop_after_call: bool = False
+    """End the run after this tool returns, with its result as the answer."""
+    _arguments_model: type[BaseModel] | None = PrivateAttr(default=None)
+
+    @classmethod
+    def from_callable(cls, fn: Callable[..., Any], *, name: str | None = None) -> Function:
+        """Build a tool from `fn`: parameters from its signature and type hints, descriptions from its docstring."""
+        arguments_model = _arguments_model(fn)
+        summary, arg_docs = _parse_docstring(inspect.getdoc(fn) or "")
+        schema = arguments_model.model_json_schema()
+        schema.pop("title", None)
+        for prop_name, prop in schema.get("properties", {}).items():
+            prop.pop("title", None)
+            if prop_name in arg_docs:
+                prop.setdefault("description", arg_docs[prop_name])
+        function = cls(name=name or fn.__name__, description=summary, parameters=schema, entrypoint=fn)
+        function._arguments_model = arguments_model
+        return function
+
+    def definition(self) -> dict[str, Any]:
+        """The provider-neutral tool definition models receive."""
+        return {"name": self.name, "description": self.description, "parameters": self.parameters}
+
+    def parse_arguments(self, arguments: str) -> dict[str, Any]:
+        """Validate the model's JSON arguments; raise `ToolArgumentsError` naming the problem."""
+        try:
+            raw = json.loads(arguments or "{}")
+        except json.JSONDecodeError as exc:
+            raise ToolArgumentsError(f"Arguments for {self.name} are not valid JSON: {exc}") from exc
+        if not isinstance(raw, dict):
+            raise ToolArgumentsError(f"Arguments for {self.name} must be a JSON object, got {raw!r}")
+        model = self._arguments_model or _arguments_model(self.entrypoint)
+        try:
+            validated = model.model_validate(raw)
+        except ValidationError as exc:
+            raise ToolArgumentsError(f"Invalid arguments for {self.name}: {exc}") from exc
+        return {field: getattr(validated, field) for field in type(validated).model_fields}
+
+    async def call(self, arguments: dict[str, Any]) -> str:
+        """Run the tool. Async tools are awaited (and cancelled with the run); sync tools run in a thread."""
+        if inspect.iscoroutinefunction(self.entrypoint):
+            result = await self.entrypoint(**arguments)
+        else:
+            loop = asyncio.get_running_loop()
+            result = await loop.run_in_executor(_SYNC_TOOL_THREADS, lambda: self.entrypoint(**arguments))
+        return result if isinstance(result, str) else json.dumps(result, default=str)
+
+    def __getstate__(self) -> dict[Any, Any]:
+        state = super().__getstate__()
+        state["__pydantic_private__"] = {"_arguments_model": None}
+        return state
+
+
+def tool(fn: Callable[..., Any] | None = None, *, name: str | None = None, stop_after_call: bool = False) -> Any:
+    """Decorator form of `Function.from_callable`, usable bare or with options."""
+
+    def wrap(target: Callable[..., Any]) -> Function:
+        function = Function.from_callable(target, name=name)
+        function.stop_after_call = stop_after_call
+        return function
+
+    return wrap(fn) if fn is not None else wrap
+
+
+def _arguments_model(fn: Callable[..., Any]) -> type[BaseModel]:
+    hints = get_type_hints(fn)
+    fields: dict[str, Any] = {}
+    for param in inspect.signature(fn).parameters.values():
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        annotation = hints.get(param.name, Any)
+        default = ... if param.default is param.empty else param.default
+        fields[param.name] = (annotation, default)
+    return create_model(f"{fn.__name__}_arguments", **fields)
+
+
+def _parse_docstring(doc: str) -> tuple[str, dict[str, str]]:
+    """The summary paragraph and the `Args:` descriptions of a Google-style docstring."""
+    summary = doc.split("\n\n", 1)[0].strip()
+    arg_docs: dict[str, str] = {}
+    match = re.search(r"^Args:\s*\n((?:[ \t]+.*\n?)+)", doc, re.MULTILINE)
+    if match:
+        for line in match.group(1).splitlines():
+            found = re.match(r"\s+(\w+)(?:\s*\([^)]*\))?:\s*(.+)", line)
+            if found:
+                arg_docs[found.group(1)] = found.group(2).strip()
+    return summary, arg_docs
