@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kern.component import Component
+from kern.db import BaseDb, default_db
 from kern.models.base import Model
 from kern.models.openai import OpenAIResponses
 from kern.run.agent import RunEvent, RunOutput
@@ -32,7 +33,7 @@ class Agent(Component):
         description: str | None = None,
         instructions: str | list[str] | None = None,
         tools: list[Callable[..., Any] | Function] | None = None,
-        db: Any = None,
+        db: BaseDb | None = None,
         add_history_to_context: bool = False,
         num_history_runs: int = 3,
         session_id: str | None = None,
@@ -48,7 +49,7 @@ class Agent(Component):
             description=description,
             instructions=instructions,
             tools=as_functions(tools),
-            db=db,
+            db=db if db is not None else default_db(),
             add_history_to_context=add_history_to_context,
             num_history_runs=num_history_runs,
             ray_options=ray_options or {},

@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from kern.db.base import BaseDb
 from kern.models.base import Model
 from kern.tools import Function
 
@@ -36,7 +37,7 @@ class ComponentSpec(BaseModel):
     description: str | None = None
     instructions: str | list[str] | None = None
     tools: list[Function] = Field(default_factory=list)
-    db: Any = None
+    db: BaseDb | None = None
     """A `kern.db.BaseDb` that keeps this component's runs and sessions."""
     add_history_to_context: bool = False
     num_history_runs: int = 3

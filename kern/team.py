@@ -7,6 +7,7 @@ from typing import Any
 
 from kern.agent import Agent, as_functions
 from kern.component import Component
+from kern.db import BaseDb, default_db
 from kern.models.base import Model
 from kern.models.openai import OpenAIResponses
 from kern.run.team import TeamRunEvent, TeamRunOutput
@@ -33,7 +34,7 @@ class Team(Component):
         respond_directly: bool = False,
         delegate_to_all_members: bool = False,
         stream_member_events: bool = True,
-        db: Any = None,
+        db: BaseDb | None = None,
         add_history_to_context: bool = False,
         num_history_runs: int = 3,
         session_id: str | None = None,
@@ -57,7 +58,7 @@ class Team(Component):
             respond_directly=respond_directly,
             delegate_to_all_members=delegate_to_all_members,
             stream_member_events=stream_member_events,
-            db=db,
+            db=db if db is not None else default_db(),
             add_history_to_context=add_history_to_context,
             num_history_runs=num_history_runs,
             ray_options=ray_options or {},

@@ -1,0 +1,33 @@
+# Two commands for a newcomer: `make demo` and `make test`. Each sets up .venv first (Python 3.11 + pip only).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+export RAY_AUTH_MODE ?= token
+
+.PHONY: setup demo test lint bench serve
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==0.13.9
+
+$(VENV)/.synced: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --python $(PYTHON)
+	touch $@
+
+setup: $(VENV)/.synced
+
+demo: setup
+	$(VENV)/bin/kern demo
+
+test: setup
+	KERN_TEST_POSTGRES_URL=$${KERN_TEST_POSTGRES_URL:-$$(bash scripts/postgres.sh | tail -n 1)} \
+		$(VENV)/bin/python -m pytest -q
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check kern actors
+
+bench: setup
+	$(VENV)/bin/python benchmarks/run.py

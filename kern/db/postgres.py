@@ -1,0 +1,91 @@
+"""PostgreSQL storage through psycopg 3."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import Connection, Engine, Insert, Table, create_engine, text
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.schema import CreateSchema
+
+from kern.db.base import BaseDb, DatabaseError
+from kern.db.tables import DEFAULT_RUN_TABLE, DEFAULT_SESSION_TABLE
+
+CONNECT_TIMEOUT_S = 5
+"""Default seconds to wait for the server before reporting it unreachable (psycopg's minimum is 2)."""
+
+_TRANSIENT_SQLSTATES = {"40001", "40P01"}  # serialization failure, deadlock detected
+_CREATE_LOCK_KEY = 0x6B65726E  # "kern": serialises table creation across processes
+
+
+class PostgresDb(BaseDb):
+    """Runs and sessions in a PostgreSQL database.
+
+    `db_url` may start with `postgresql://`, `postgres://` or `postgresql+psycopg://`; it always
+    connects with psycopg 3. `db_schema` puts the tables in that schema (created if missing).
+    A malformed URL fails here; an unreachable server fails at first use, after at most
+    `connect_timeout` seconds (5 by default).
+    """
+
+    def __init__(
+        self,
+        db_url: str,
+        *,
+        db_schema: str | None = None,
+        session_table: str = DEFAULT_SESSION_TABLE,
+        run_table: str = DEFAULT_RUN_TABLE,
+        connect_timeout: int = CONNECT_TIMEOUT_S,
+    ) -> None:
+        self.connect_timeout = connect_timeout
+        self.db_url = normalise_url(db_url).render_as_string(hide_password=False)
+        super().__init__(session_table=session_table, run_table=run_table, db_schema=db_schema)
+
+    @property
+    def description(self) -> str:
+        return f"PostgreSQL database {make_url(self.db_url).render_as_string(hide_password=True)}"
+
+    def _create_engine(self) -> Engine:
+        return create_engine(
+            self.db_url,
+            pool_pre_ping=True,
+            pool_size=5,
+            max_overflow=20,
+            pool_timeout=60,
+            connect_args={"connect_timeout": self.connect_timeout},
+        )
+
+    def _insert(self, table: Table) -> Insert:
+        return insert(table)
+
+    def _before_create_tables(self, conn: Connection) -> None:
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _CREATE_LOCK_KEY})
+        if self.db_schema is not None:
+            conn.execute(CreateSchema(self.db_schema, if_not_exists=True))
+
+    def _is_transient(self, exc: sa_exc.DBAPIError) -> bool:
+        return getattr(exc.orig, "sqlstate", None) in _TRANSIENT_SQLSTATES
+
+
+def mask_password(db_url: str) -> str:
+    """The URL with its password replaced by ***, even when it doesn't parse."""
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", db_url)
+
+
+def normalise_url(db_url: str) -> URL:
+    """Parse a PostgreSQL URL and point it at the psycopg 3 driver; DatabaseError if it can't be used."""
+    try:
+        url = make_url(db_url)
+        port = url.port
+    except (sa_exc.ArgumentError, ValueError) as exc:
+        raise DatabaseError(f"malformed PostgreSQL URL {mask_password(str(db_url))}: {exc}") from exc
+    backend, _, driver = url.drivername.partition("+")
+    shown = url.render_as_string(hide_password=True)
+    if backend not in ("postgresql", "postgres") or driver not in ("", "psycopg"):
+        raise DatabaseError(
+            f"unsupported PostgreSQL URL {shown}: use postgresql://, postgres:// or postgresql+psycopg://"
+        )
+    if port is not None and not 0 < port < 65536:
+        raise DatabaseError(f"malformed PostgreSQL URL {shown}: port {port} is out of range")
+    return url.set(drivername="postgresql+psycopg")

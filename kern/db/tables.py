@@ -1,0 +1,55 @@
+"""The two tables kern stores runs in: one row per session, one row per run (members included)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import JSON, Column, Double, Index, MetaData, String, Table
+from sqlalchemy.dialects.postgresql import JSONB
+
+DEFAULT_SESSION_TABLE = "kern_sessions"
+DEFAULT_RUN_TABLE = "kern_runs"
+
+
+@dataclass(frozen=True)
+class Tables:
+    """A `MetaData` holding the session and run tables of one database."""
+
+    metadata: MetaData
+    sessions: Table
+    runs: Table
+
+
+def build_tables(
+    session_table: str = DEFAULT_SESSION_TABLE,
+    run_table: str = DEFAULT_RUN_TABLE,
+    schema: str | None = None,
+) -> Tables:
+    """Describe the tables (in `schema` when given); nothing is created here."""
+    metadata = MetaData(schema=schema)
+    sessions = Table(
+        session_table,
+        metadata,
+        Column("session_id", String, primary_key=True),
+        Column("session_type", String(16), nullable=False),
+        Column("component_id", String, nullable=False, index=True),
+        Column("user_id", String, index=True),
+        Column("created_at", Double, nullable=False),
+        Column("updated_at", Double, nullable=False, index=True),
+    )
+    runs = Table(
+        run_table,
+        metadata,
+        Column("run_id", String, primary_key=True),
+        Column("session_id", String),
+        Column("parent_run_id", String, index=True),
+        Column("component_type", String(16), nullable=False),
+        Column("component_id", String, nullable=False, index=True),
+        Column("user_id", String, index=True),
+        Column("status", String(16), nullable=False),
+        Column("created_at", Double, nullable=False),
+        Column("updated_at", Double, nullable=False),
+        Column("data", JSON().with_variant(JSONB(), "postgresql"), nullable=False),
+        Index(f"ix_{run_table}_session_created", "session_id", "created_at"),
+    )
+    return Tables(metadata=metadata, sessions=sessions, runs=runs)
