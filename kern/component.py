@@ -41,9 +41,11 @@ class Component:
         """The Ray actor that hosts this component's runs, created (or found by name) on first use."""
         with self._actor_lock:
             if self._actor is None:
-                handle, configured = component_actor(self.spec)
-                ray.get(configured, timeout=CONFIGURE_TIMEOUT_SECONDS)
-                self._actor = handle
+                # Members' actors are started alongside the team's, not after it: their processes
+                # start in parallel, which is most of the cold-start time.
+                started = [component_actor(spec) for spec in _members_first(self.spec)]
+                ray.get([configured for _, configured in started], timeout=CONFIGURE_TIMEOUT_SECONDS)
+                self._actor = started[-1][0]
             return self._actor
 
     def _request(
@@ -110,3 +112,9 @@ class Component:
     async def acancel_run(self, run_id: str) -> bool:
         """The async twin of `cancel_run`."""
         return await client.acancel_run(run_id)
+
+
+def _members_first(spec: AgentSpec | TeamSpec) -> list[AgentSpec | TeamSpec]:
+    """Every spec in a team's tree, members before their team, the root last."""
+    nested = [inner for member in spec.members for inner in _members_first(member)] if isinstance(spec, TeamSpec) else []
+    return [*nested, spec]

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import openai
 
 from kern.messages import Message, ToolCall
@@ -39,7 +38,7 @@ class OpenAIChat(OpenAIModel):
             stream = await self.client.chat.completions.create(
                 **self._request(messages, tools), stream=True, stream_options={"include_usage": True}
             )
-        except (openai.APIError, httpx.HTTPError) as exc:
+        except openai.APIError as exc:
             raise to_model_error(exc, model_id=self.id, endpoint=endpoint) from exc
         reply = ModelResponse()
         calls: dict[int, ToolCall] = {}
@@ -61,7 +60,9 @@ class OpenAIChat(OpenAIModel):
                         if part.function is not None:
                             call.name += part.function.name or ""
                             call.arguments += part.function.arguments or ""
-        except (openai.APIError, httpx.HTTPError) as exc:
+        except openai.APIConnectionError as exc:
+            raise dropped_stream_error(model_id=self.id, endpoint=endpoint, cause=exc) from exc
+        except openai.APIError as exc:
             raise to_model_error(exc, model_id=self.id, endpoint=endpoint) from exc
         finally:
             await stream.close()
@@ -74,7 +75,7 @@ class OpenAIChat(OpenAIModel):
         """One non-streaming call."""
         try:
             result = await self.client.chat.completions.create(**self._request(messages, tools))
-        except (openai.APIError, httpx.HTTPError) as exc:
+        except openai.APIError as exc:
             raise to_model_error(exc, model_id=self.id, endpoint=self.describe_endpoint()) from exc
         message = result.choices[0].message
         reply = ModelResponse(content=message.content or "")

@@ -40,10 +40,11 @@ def _detail(exc: openai.APIStatusError) -> str:
     return exc.message
 
 
-def dropped_stream_error(*, model_id: str, endpoint: str) -> ModelError:
+def dropped_stream_error(*, model_id: str, endpoint: str, cause: Exception | None = None) -> ModelError:
     """The stream ended without its final event: the connection was dropped mid-way."""
+    detail = f": {cause}" if cause is not None else ""
     return ModelError(
         f"The stream from model {model_id!r} at {endpoint} ended before the reply was complete "
-        "(connection dropped)",
+        f"(connection dropped){detail}",
         error_type="ModelStreamError",
     )

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import openai
 
 from kern.messages import Message, ToolCall
@@ -40,7 +39,7 @@ class OpenAIResponses(OpenAIModel):
         endpoint = self.describe_endpoint()
         try:
             stream = await self.client.responses.create(**self._request(messages, tools), stream=True)
-        except (openai.APIError, httpx.HTTPError) as exc:
+        except openai.APIError as exc:
             raise to_model_error(exc, model_id=self.id, endpoint=endpoint) from exc
         reply = ModelResponse()
         completed = False
@@ -62,7 +61,9 @@ class OpenAIResponses(OpenAIModel):
                         f"Model {self.id!r} at {endpoint} reported a failure: {event}",
                         error_type="ModelResponseFailed",
                     )
-        except (openai.APIError, httpx.HTTPError) as exc:
+        except openai.APIConnectionError as exc:
+            raise dropped_stream_error(model_id=self.id, endpoint=endpoint, cause=exc) from exc
+        except openai.APIError as exc:
             raise to_model_error(exc, model_id=self.id, endpoint=endpoint) from exc
         finally:
             await stream.close()
@@ -74,7 +75,7 @@ class OpenAIResponses(OpenAIModel):
         """One non-streaming call."""
         try:
             result = await self.client.responses.create(**self._request(messages, tools))
-        except (openai.APIError, httpx.HTTPError) as exc:
+        except openai.APIError as exc:
             raise to_model_error(exc, model_id=self.id, endpoint=self.describe_endpoint()) from exc
         reply = ModelResponse(content=result.output_text or "")
         for item in result.output:

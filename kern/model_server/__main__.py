@@ -1,0 +1,5 @@
+"""``python -m kern.model_server``."""
+
+from kern.model_server.cli import serve
+
+serve()
