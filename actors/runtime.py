@@ -48,6 +48,9 @@ def actor_name(spec: ComponentSpec) -> str:
 def component_actor(spec: AgentSpec | TeamSpec) -> tuple[ActorHandle, ray.ObjectRef]:
     """Get or create the actor of an agent or team and send it the spec.
 
+    Actors are detached: they serve every process of the namespace and live as long as the Ray
+    cluster (a local `ray.init()` cluster ends with its driver); `kill_actors` removes them.
+
     Returns the handle and the reference of the `configure` call, to wait on before the first run.
     """
     from actors.component import AgentActor, TeamActor
@@ -56,6 +59,19 @@ def component_actor(spec: AgentSpec | TeamSpec) -> tuple[ActorHandle, ray.Object
     actor_class = TeamActor if isinstance(spec, TeamSpec) else AgentActor
     options = {**DEFAULT_ACTOR_OPTIONS, **spec.ray_options}
     handle = actor_class.options(  # type: ignore[attr-defined]
-        name=actor_name(spec), namespace=NAMESPACE, get_if_exists=True, **options
+        name=actor_name(spec), namespace=NAMESPACE, get_if_exists=True, lifetime="detached", **options
     ).remote()
     return handle, handle.configure.remote(spec)
+
+
+def kill_actors(spec: AgentSpec | TeamSpec) -> None:
+    """Kill the actors of an agent or team (and a team's members); in-flight runs end with an error."""
+    specs = [spec, *(spec.members if isinstance(spec, TeamSpec) else [])]
+    for each in specs:
+        if isinstance(each, TeamSpec) and each is not spec:
+            kill_actors(each)
+            continue
+        try:
+            ray.kill(ray.get_actor(actor_name(each), namespace=NAMESPACE))
+        except ValueError:
+            pass

@@ -13,6 +13,12 @@ def main(argv: list[str] | None = None) -> None:
     demo = commands.add_parser("demo", help="run the team cancellation example on local Ray")
     demo.add_argument("example", nargs="?", type=Path, default=Path("examples/team_run_cancellation.py"))
     commands.add_parser("model-server", help="serve the local OpenAI-compatible model", add_help=False)
+    serve = commands.add_parser("serve", help="serve an AgentOS over HTTP (default: the demo team)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=7777, help="port to listen on (default 7777)")
+    serve.add_argument(
+        "target", nargs="?", help="module:attr of an AgentOS or a callable returning one (default: the demo)"
+    )
     args, rest = parser.parse_known_args(argv)
     if args.command == "demo":
         from kern.demo import run_demo
@@ -22,3 +28,9 @@ def main(argv: list[str] | None = None) -> None:
         from kern.model_server.cli import serve
 
         serve(rest)
+    elif args.command == "serve":
+        if rest:
+            parser.error(f"unrecognized arguments: {' '.join(rest)}")
+        from kern.os.serve import serve as serve_os
+
+        serve_os(args.target, host=args.host, port=args.port)

@@ -1,0 +1,39 @@
+"""The FastAPI app of an `AgentOS`."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from kern.os.agentos import AgentOS
+from kern.os.runs import component_router
+from kern.os.schemas import ComponentRef, Health, OSConfig
+from kern.os.sessions import session_router
+
+TITLE = "kern AgentOS"
+
+
+def create_app(agent_os: AgentOS) -> FastAPI:
+    """Routes for the agents, teams and sessions of `agent_os` (OpenAPI at /openapi.json, docs at /docs)."""
+    app = FastAPI(
+        title=TITLE,
+        description="Agents and teams running as Ray actors, behind Agno-compatible AgentOS routes.",
+        version="0.1.0",
+    )
+    app.state.agent_os = agent_os
+
+    @app.get("/health", response_model=Health, tags=["Core"], summary="Liveness")
+    async def health() -> Health:
+        return Health()
+
+    @app.get("/config", response_model=OSConfig, tags=["Core"], summary="What this AgentOS serves")
+    async def config() -> OSConfig:
+        return OSConfig(
+            agents=[ComponentRef(id=a.id, name=a.name) for a in agent_os.agents.values()],
+            teams=[ComponentRef(id=t.id, name=t.name) for t in agent_os.teams.values()],
+            db_configured=agent_os.db is not None,
+        )
+
+    app.include_router(component_router(agent_os, "agent"))
+    app.include_router(component_router(agent_os, "team"))
+    app.include_router(session_router(agent_os))
+    return app

@@ -1,0 +1,192 @@
+"""Routes of agents and teams: describe them, start runs (JSON or SSE), cancel runs, read runs back."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Awaitable, Callable
+from functools import partial, wraps
+from typing import Annotated, Any, TypeVar
+
+from fastapi import APIRouter, HTTPException, Path, Request, Response
+from fastapi.responses import JSONResponse
+
+from kern.component import Component
+from kern.engine.events import failure_event
+from kern.os.agentos import AgentOS, ComponentNotFound, Kind
+from kern.os.disconnect import ClientGone, unless_disconnected
+from kern.os.inputs import RunInput, read_run_input
+from kern.os.schemas import AgentInfo, CancelResult, TeamInfo, agent_info, team_info
+from kern.os.sse import EventStreamResponse
+from kern.os.storage import in_db, require_db
+from kern.run.agent import RunOutput
+from kern.run.base import BaseRunEvent
+from kern.run.team import TeamRunOutput
+from kern.specs import TeamSpec, new_id
+
+R = TypeVar("R")
+CLIENT_CLOSED_REQUEST = 499
+"""Status logged for a non-streaming run whose client left (nobody receives it)."""
+
+
+def component_router(agent_os: AgentOS, kind: Kind) -> APIRouter:
+    """`/agents/...` or `/teams/...` routes for the components of `agent_os`."""
+    plural = f"{kind}s"
+    info_model: type[AgentInfo] = TeamInfo if kind == "team" else AgentInfo
+    output_model: type[RunOutput] = TeamRunOutput if kind == "team" else RunOutput
+    named = partial(_path_named, f"{kind}_id", f"The {kind}'s id (a slug of its name)")
+    router = APIRouter(prefix=f"/{plural}", tags=[plural.capitalize()])
+
+    def find(component_id: str) -> Component:
+        try:
+            return agent_os.get(kind, component_id)
+        except ComponentNotFound as exc:
+            raise HTTPException(status_code=404, detail=str(exc)) from exc
+
+    def describe(component: Component) -> AgentInfo:
+        spec = component.spec
+        return team_info(spec) if isinstance(spec, TeamSpec) else agent_info(spec)
+
+    @router.get("", response_model=list[info_model], summary=f"List {plural}")
+    async def list_components() -> list[AgentInfo]:
+        return [describe(c) for c in (agent_os.teams if kind == "team" else agent_os.agents).values()]
+
+    @router.get(f"/{{{kind}_id}}", response_model=info_model, summary=f"Get a {kind}")
+    @named
+    async def get_component(component_id: str) -> AgentInfo:
+        return describe(find(component_id))
+
+    @router.post(
+        f"/{{{kind}_id}}/runs",
+        summary=f"Start a {kind} run",
+        description=(
+            "Form fields (urlencoded or multipart) or a JSON object with `message`, `stream` (default true), "
+            "`session_id`, `user_id` and optionally `run_id`. With `stream` the answer is Server-Sent Events "
+            "(`event: <EventName>` / `data: <event JSON>`); otherwise the run's record as JSON. The run's id "
+            "is in the `X-Run-Id` header. A client that disconnects cancels the run."
+        ),
+        response_model=output_model,
+        responses={200: {"content": {"text/event-stream": {}}}, 404: {}, 422: {}},
+        openapi_extra={"requestBody": _request_body()},
+    )
+    @named
+    async def create_run(component_id: str, request: Request) -> Response:
+        component = find(component_id)
+        run = await read_run_input(request)
+        run_id = run.run_id or new_id()
+        session_id = run.session_id or component.session_id or new_id()
+        headers = {"X-Run-Id": run_id, "X-Session-Id": session_id}
+        await _ready(component)
+        options: dict[str, Any] = {"session_id": session_id, "user_id": run.user_id, "run_id": run_id}
+
+        async def cancel() -> None:
+            await component.acancel_run(run_id)
+
+        if run.stream:
+            events = await component.arun(run.message, stream=True, **options)
+            return EventStreamResponse(
+                events,
+                on_disconnect=cancel,
+                on_error=lambda exc: _failure(component, run, run_id, session_id, exc),
+                headers=headers,
+            )
+        try:
+            output = await unless_disconnected(
+                request.receive, component.arun(run.message, stream=False, **options), cancel
+            )
+        except ClientGone:
+            return Response(status_code=CLIENT_CLOSED_REQUEST, headers=headers)
+        except Exception as exc:
+            raise HTTPException(status_code=500, detail=f"{kind} run {run_id} failed: {exc}") from exc
+        return JSONResponse(output.model_dump(mode="json"), headers=headers)
+
+    @router.post(
+        f"/{{{kind}_id}}/runs/{{run_id}}/cancel",
+        response_model=CancelResult,
+        summary=f"Cancel a {kind} run",
+        description=(
+            "Cancels the run and its member runs wherever they execute on the Ray cluster (any server or "
+            "process may have started it). `cancelled` says whether it was in flight; a cancel of an id not "
+            "yet started is remembered for a while, so that run never starts."
+        ),
+    )
+    @named
+    async def cancel_run(component_id: str, run_id: str) -> CancelResult:
+        component = find(component_id)
+        return CancelResult(run_id=run_id, cancelled=await component.acancel_run(run_id))
+
+    @router.get(
+        f"/{{{kind}_id}}/runs/{{run_id}}", response_model=output_model, summary=f"Get a stored {kind} run"
+    )
+    @named
+    async def get_run(component_id: str, run_id: str) -> Response:
+        find(component_id)
+        stored = await in_db(require_db(agent_os).get_run, run_id)
+        if stored is None or _owner(stored) != (kind, component_id):
+            detail = f"run {run_id!r} of {kind} {component_id!r} not found"
+            raise HTTPException(status_code=404, detail=detail)
+        return JSONResponse(stored.model_dump(mode="json"))
+
+    return router
+
+
+def _path_named(
+    name: str, description: str, handler: Callable[..., Awaitable[R]]
+) -> Callable[..., Awaitable[R]]:
+    """`handler` with its `component_id` parameter renamed `name` ("agent_id", "team_id") for FastAPI."""
+    signature = inspect.signature(handler)
+    parameter = inspect.Parameter(
+        name, inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[str, Path(description=description)]
+    )
+    others = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in signature.parameters.values()]
+    rest = [p for p in others if p.name != "component_id"]
+
+    @wraps(handler)
+    async def renamed(**kwargs: Any) -> R:
+        return await handler(component_id=kwargs.pop(name), **kwargs)
+
+    renamed.__signature__ = signature.replace(parameters=[parameter, *rest])  # type: ignore[attr-defined]
+    return renamed
+
+
+async def _ready(component: Component) -> None:
+    """Find or create the component's actors in a thread (the first time blocks on Ray)."""
+    try:
+        await asyncio.to_thread(component.actor)
+    except Exception as exc:
+        raise HTTPException(
+            status_code=503, detail=f"cannot start the actor of {component.id!r}: {type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def _owner(run: RunOutput) -> tuple[Kind, str]:
+    return ("team", run.team_id) if isinstance(run, TeamRunOutput) else ("agent", run.agent_id)
+
+
+def _failure(
+    component: Component, run: RunInput, run_id: str, session_id: str, exc: BaseException
+) -> BaseRunEvent:
+    """The terminal error event sent when a run's stream breaks in this server."""
+    is_team = isinstance(component.spec, TeamSpec)
+    key = "team" if is_team else "agent"
+    identity = {
+        "run_id": run_id,
+        "session_id": session_id,
+        "user_id": run.user_id,
+        f"{key}_id": component.id,
+        f"{key}_name": component.name,
+    }
+    message = f"the run's stream failed: {type(exc).__name__}: {exc}"
+    return failure_event(is_team, identity, message, "ServerError")
+
+
+def _request_body() -> dict[str, Any]:
+    schema = RunInput.model_json_schema()
+    return {
+        "required": True,
+        "content": {
+            "application/x-www-form-urlencoded": {"schema": schema},
+            "multipart/form-data": {"schema": schema},
+            "application/json": {"schema": schema},
+        },
+    }

@@ -1,0 +1,113 @@
+"""Response bodies of the AgentOS routes, besides run records (`RunOutput` / `TeamRunOutput`)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from kern.specs import AgentSpec, ComponentSpec, TeamSpec
+
+
+class Health(BaseModel):
+    """The server is up."""
+
+    status: Literal["ok"] = "ok"
+
+
+class ComponentRef(BaseModel):
+    """An agent or team by id and name."""
+
+    id: str
+    name: str
+
+
+class MemberRef(ComponentRef):
+    """A team member: an agent or a nested team."""
+
+    kind: Literal["agent", "team"]
+
+
+class OSConfig(BaseModel):
+    """What this AgentOS serves."""
+
+    agents: list[ComponentRef]
+    teams: list[ComponentRef]
+    db_configured: bool
+    """Whether sessions and runs can be read back (`/sessions`, `GET .../runs/{run_id}`)."""
+
+
+class AgentInfo(BaseModel):
+    """An agent as `GET /agents` describes it."""
+
+    id: str
+    name: str
+    description: str | None = None
+    instructions: str | list[str] | None = None
+    model: str
+    """The model id, e.g. "gpt-5.2"."""
+    tools: list[str] = Field(default_factory=list)
+    """Names of the agent's tools."""
+
+
+class TeamInfo(AgentInfo):
+    """A team as `GET /teams` describes it: an agent-like leader plus its members and mode."""
+
+    members: list[MemberRef]
+    mode: Literal["coordinate", "route", "broadcast"]
+    respond_directly: bool
+    delegate_to_all_members: bool
+    stream_member_events: bool
+
+
+class CancelResult(BaseModel):
+    """The answer of a cancel route."""
+
+    run_id: str
+    cancelled: bool
+    """True if the run was in flight (or pending) and is now being cancelled."""
+
+
+class SessionSummary(BaseModel):
+    """A session in the `GET /sessions` list (its runs are at `GET /sessions/{session_id}/runs`)."""
+
+    session_id: str
+    session_type: Literal["agent", "team"]
+    component_id: str
+    user_id: str | None = None
+    created_at: float
+    updated_at: float
+
+
+def agent_info(spec: ComponentSpec) -> AgentInfo:
+    """The public description of an agent (never its model's credentials)."""
+    return AgentInfo(**_common(spec))
+
+
+def team_info(spec: TeamSpec) -> TeamInfo:
+    """The public description of a team, its members and its mode."""
+    mode: Literal["coordinate", "route", "broadcast"] = (
+        "broadcast" if spec.delegate_to_all_members else "route" if spec.respond_directly else "coordinate"
+    )
+    return TeamInfo(
+        **_common(spec),
+        members=[
+            MemberRef(id=m.id, name=m.name, kind="agent" if isinstance(m, AgentSpec) else "team")
+            for m in spec.members
+        ],
+        mode=mode,
+        respond_directly=spec.respond_directly,
+        delegate_to_all_members=spec.delegate_to_all_members,
+        stream_member_events=spec.stream_member_events,
+    )
+
+
+def _common(spec: ComponentSpec) -> dict[str, object]:
+    return {
+        "id": spec.id,
+        "name": spec.name,
+        "description": spec.description,
+        "instructions": spec.instructions,
+        "model": spec.model.id,
+        "tools": [tool.name for tool in spec.tools],
+    }

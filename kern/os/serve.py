@@ -1,0 +1,70 @@
+"""`kern serve`: serve an AgentOS (or the demo team) over HTTP with uvicorn, attached to Ray."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from collections.abc import Callable
+
+import uvicorn
+
+from actors.runtime import ensure_ray
+from kern.db.url import DB_URL_VARIABLE
+from kern.model_server import ModelServer
+from kern.os.agentos import AgentOS
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 7777
+PREFIX = "[kern serve]"
+
+
+def load_os(target: str) -> AgentOS:
+    """Import `module:attr` (from the current directory too): an `AgentOS` or a callable making one."""
+    module_name, _, attr = target.partition(":")
+    if not module_name or not attr:
+        raise SystemExit(f"kern serve: expected module:attr (e.g. my_app:agent_os), got {target!r}")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        found: object = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise SystemExit(f"kern serve: cannot import {module_name!r}: {exc}") from exc
+    for part in attr.split("."):
+        if not hasattr(found, part):
+            raise SystemExit(f"kern serve: {module_name!r} has no attribute {attr!r}")
+        found = getattr(found, part)
+    if not isinstance(found, AgentOS) and callable(found):
+        found = _call(found, target)
+    if not isinstance(found, AgentOS):
+        raise SystemExit(f"kern serve: {target} is a {type(found).__name__}, not an AgentOS")
+    return found
+
+
+def _call(factory: Callable[[], object], target: str) -> object:
+    try:
+        return factory()
+    except TypeError as exc:
+        raise SystemExit(f"kern serve: {target} must be an AgentOS or take no arguments: {exc}") from exc
+
+
+def serve(target: str | None = None, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> None:
+    """Serve `target` (module:attr), or without it the demo Storytelling Team, until interrupted."""
+    model_server: ModelServer | None = None
+    try:
+        if target:
+            agent_os = load_os(target)
+        else:
+            from kern.os.demo import demo_os, local_model_unless_api_key
+
+            model_server = local_model_unless_api_key(PREFIX)
+            agent_os = demo_os()
+            print(f"{PREFIX} Runs are stored in {os.environ[DB_URL_VARIABLE]}", flush=True)
+        print(f"{PREFIX} Connecting to Ray ({os.environ.get('RAY_ADDRESS') or 'local'})...", flush=True)
+        ensure_ray()
+        app = agent_os.get_app()
+        print(f"{PREFIX} kern AgentOS at http://{host}:{port} (docs: http://{host}:{port}/docs)", flush=True)
+        uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=3)
+    finally:
+        if model_server is not None:
+            model_server.stop()

@@ -1,0 +1,94 @@
+"""Server-Sent Events over a run's event iterator; a client that disconnects cancels the run."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+
+from starlette.responses import Response
+from starlette.types import Message, Receive, Scope, Send
+
+from kern.os.disconnect import first_of, wait_for_disconnect
+from kern.run.base import BaseRunEvent
+from kern.run.events import event_to_json
+
+logger = logging.getLogger("kern.os")
+
+
+def sse_frame(event: BaseRunEvent) -> bytes:
+    """`event: <EventName>\\ndata: <event JSON>\\n\\n`."""
+    name = getattr(event, "event", None)
+    name = getattr(name, "value", name) or type(event).__name__
+    return f"event: {name}\ndata: {event_to_json(event)}\n\n".encode()
+
+
+class EventStreamResponse(Response):
+    """Streams `events` as SSE. Each next event is raced against the client's disconnect; when the
+    client goes away first, the iterator is closed (which cancels the run) and `on_disconnect` runs.
+
+    An unexpected error from the iterator becomes the terminal event made by `on_error`.
+    """
+
+    media_type = "text/event-stream"
+
+    def __init__(
+        self,
+        events: AsyncIterator[BaseRunEvent],
+        *,
+        on_disconnect: Callable[[], Awaitable[object]],
+        on_error: Callable[[BaseException], BaseRunEvent],
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        # Like StreamingResponse: no body, so no Content-Length header.
+        self.status_code = 200
+        self.background = None
+        self.init_headers({"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **(headers or {})})
+        self.events = events
+        self.on_disconnect = on_disconnect
+        self.on_error = on_error
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        disconnected = asyncio.ensure_future(wait_for_disconnect(receive))
+        try:
+            start = {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+            await send(start)
+            if await self._pump(send, disconnected):
+                await send(_chunk(b"", more=False))
+                return
+        except OSError:  # the client went away while we were writing
+            pass
+        finally:
+            disconnected.cancel()
+            await _close(self.events)
+        await self.on_disconnect()
+
+    async def _pump(self, send: Send, disconnected: asyncio.Future[None]) -> bool:
+        """Forward events until the iterator ends (True) or the client disconnects (False)."""
+        while True:
+            step = asyncio.ensure_future(anext(self.events))
+            if not await first_of(step, disconnected):
+                return False
+            try:
+                event = step.result()
+            except StopAsyncIteration:
+                return True
+            except Exception as exc:
+                logger.exception("a run's event stream failed")
+                await send(_chunk(sse_frame(self.on_error(exc))))
+                return True
+            await send(_chunk(sse_frame(event)))
+
+
+def _chunk(body: bytes, more: bool = True) -> Message:
+    return {"type": "http.response.body", "body": body, "more_body": more}
+
+
+async def _close(events: AsyncIterator[BaseRunEvent]) -> None:
+    aclose = getattr(events, "aclose", None)
+    if aclose is None:
+        return
+    try:
+        await aclose()
+    except Exception:
+        logger.exception("closing a run's event stream failed")
