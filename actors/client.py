@@ -25,7 +25,7 @@ CANCEL_TIMEOUT_SECONDS = 15.0
 def stream_run(handle: ActorHandle, spec: ComponentSpec, request: RunRequest) -> Iterator[BaseRunEvent]:
     """Run on the actor and yield its events one by one (blocking; usable from any thread)."""
     watch = _RunWatch(spec, request)
-    stream = handle.run.options(num_returns="streaming").remote(request)
+    stream = handle.run.options(num_returns="streaming").remote(spec, request)
     try:
         while True:
             ready, _ = ray.wait([stream], timeout=IDLE_TIMEOUT_SECONDS)
@@ -51,7 +51,7 @@ def stream_run(handle: ActorHandle, spec: ComponentSpec, request: RunRequest) ->
 async def astream_run(handle: ActorHandle, spec: ComponentSpec, request: RunRequest) -> AsyncIterator[BaseRunEvent]:
     """The async twin of `stream_run`."""
     watch = _RunWatch(spec, request)
-    stream = handle.run.options(num_returns="streaming").remote(request)
+    stream = handle.run.options(num_returns="streaming").remote(spec, request)
     try:
         async for ref in stream:
             for event in await ref:
@@ -67,9 +67,9 @@ async def astream_run(handle: ActorHandle, spec: ComponentSpec, request: RunRequ
         yield watch.lost(None)
 
 
-def run_to_completion(handle: ActorHandle, request: RunRequest) -> RunOutput:
+def run_to_completion(handle: ActorHandle, spec: ComponentSpec, request: RunRequest) -> RunOutput:
     """Run on the actor and return the record; an interrupted caller cancels the run."""
-    ref = handle.run_to_completion.remote(request)
+    ref = handle.run_to_completion.remote(spec, request)
     try:
         return ray.get(ref, timeout=IDLE_TIMEOUT_SECONDS)
     except BaseException:
@@ -77,10 +77,10 @@ def run_to_completion(handle: ActorHandle, request: RunRequest) -> RunOutput:
         raise
 
 
-async def arun_to_completion(handle: ActorHandle, request: RunRequest) -> RunOutput:
+async def arun_to_completion(handle: ActorHandle, spec: ComponentSpec, request: RunRequest) -> RunOutput:
     """The async twin of `run_to_completion`."""
     try:
-        return await handle.run_to_completion.remote(request)
+        return await handle.run_to_completion.remote(spec, request)
     except BaseException:
         cancel_run(request.run_id, wait=False)
         raise

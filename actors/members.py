@@ -2,26 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from ray.actor import ActorHandle
 
 from kern.run.base import BaseRunEvent
-from kern.specs import RunRequest
+from kern.specs import AgentSpec, RunRequest, TeamSpec
 
 
 class ActorMembers:
-    """A `MemberRunner` over member actors."""
+    """A `MemberRunner` over member actors, found (or created) by name."""
 
-    def __init__(self, handles: dict[str, ActorHandle]) -> None:
-        self.handles = handles
+    def __init__(self, team: TeamSpec, actor_of: Callable[[AgentSpec | TeamSpec], ActorHandle]) -> None:
+        self.team = team
+        self.actor_of = actor_of
 
     async def run(self, member_id: str, request: RunRequest) -> AsyncIterator[list[BaseRunEvent]]:
         """Stream the member's run from its actor, one batch per Ray object."""
-        stream = self.handles[member_id].run.options(num_returns="streaming").remote(request)
+        member = self.team.member(member_id)
+        stream = self.actor_of(member).run.options(num_returns="streaming").remote(member, request)
         async for ref in stream:
             yield await ref
 
     async def cancel(self, member_id: str, run_id: str) -> None:
         """Send the member's actor a cancel message for this run."""
-        await self.handles[member_id].cancel_local.remote(run_id)
+        await self.actor_of(self.team.member(member_id)).cancel_local.remote(run_id)

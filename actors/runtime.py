@@ -15,7 +15,7 @@ from kern.specs import AgentSpec, ComponentSpec, TeamSpec
 NAMESPACE = os.environ.get("KERN_NAMESPACE", "kern")
 SUPERVISOR_NAME = "kern-supervisor"
 DEFAULT_ACTOR_OPTIONS: dict[str, Any] = {"num_cpus": 0, "max_concurrency": 1000, "max_task_retries": 0}
-CONFIGURE_TIMEOUT_SECONDS = 60.0
+READY_TIMEOUT_SECONDS = 60.0
 
 _lock = threading.Lock()
 
@@ -45,13 +45,12 @@ def actor_name(spec: ComponentSpec) -> str:
     return f"kern:{'team' if isinstance(spec, TeamSpec) else 'agent'}:{spec.id}"
 
 
-def component_actor(spec: AgentSpec | TeamSpec) -> tuple[ActorHandle, ray.ObjectRef]:
-    """Get or create the actor of an agent or team and send it the spec.
+def component_actor(spec: AgentSpec | TeamSpec) -> ActorHandle:
+    """Get or create the actor of an agent or team (its options apply when it is created).
 
     Actors are detached: they serve every process of the namespace and live as long as the Ray
     cluster (a local `ray.init()` cluster ends with its driver); `kill_actors` removes them.
 
-    Returns the handle and the reference of the `configure` call, to wait on before the first run.
     """
     from actors.component import AgentActor, TeamActor
 
@@ -61,7 +60,7 @@ def component_actor(spec: AgentSpec | TeamSpec) -> tuple[ActorHandle, ray.Object
     handle = actor_class.options(  # type: ignore[attr-defined]
         name=actor_name(spec), namespace=NAMESPACE, get_if_exists=True, lifetime="detached", **options
     ).remote()
-    return handle, handle.configure.remote(spec)
+    return handle
 
 
 def kill_actors(spec: AgentSpec | TeamSpec) -> None:

@@ -10,7 +10,7 @@ import ray
 from ray.actor import ActorHandle
 
 from actors import client
-from actors.runtime import CONFIGURE_TIMEOUT_SECONDS, component_actor
+from actors.runtime import READY_TIMEOUT_SECONDS, component_actor
 from kern.run.agent import RunOutput
 from kern.run.base import BaseRunEvent
 from kern.specs import AgentSpec, RunRequest, TeamSpec, new_id
@@ -44,8 +44,8 @@ class Component:
                 # Members' actors are started alongside the team's, not after it: their processes
                 # start in parallel, which is most of the cold-start time.
                 started = [component_actor(spec) for spec in _members_first(self.spec)]
-                ray.get([configured for _, configured in started], timeout=CONFIGURE_TIMEOUT_SECONDS)
-                self._actor = started[-1][0]
+                ray.get([handle.running.remote() for handle in started], timeout=READY_TIMEOUT_SECONDS)
+                self._actor = started[-1]
             return self._actor
 
     def _request(
@@ -84,7 +84,7 @@ class Component:
         request = self._request(input, stream, session_id, user_id, run_id)
         if stream:
             return client.stream_run(self.actor(), self.spec, request)
-        return client.run_to_completion(self.actor(), request)
+        return client.run_to_completion(self.actor(), self.spec, request)
 
     async def arun(
         self,
@@ -99,7 +99,7 @@ class Component:
         request = self._request(input, stream, session_id, user_id, run_id)
         if stream:
             return self._astream(request)
-        return await client.arun_to_completion(self.actor(), request)
+        return await client.arun_to_completion(self.actor(), self.spec, request)
 
     async def _astream(self, request: RunRequest) -> AsyncIterator[BaseRunEvent]:
         async for event in client.astream_run(self.actor(), self.spec, request):

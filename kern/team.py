@@ -11,7 +11,7 @@ from kern.db import BaseDb, default_db
 from kern.models.base import Model
 from kern.models.openai import OpenAIResponses
 from kern.run.team import TeamRunEvent, TeamRunOutput
-from kern.specs import TeamSpec, slugify
+from kern.specs import AgentSpec, TeamSpec, slugify
 from kern.tools import Function
 
 __all__ = ["Team", "TeamRunEvent", "TeamRunOutput"]
@@ -47,6 +47,7 @@ class Team(Component):
         if bad:
             raise TypeError(f"Team members must be Agent or Team objects, got {bad!r}")
         self.members = list(members)
+        db = db if db is not None else default_db()
         self.spec = TeamSpec(
             id=id or slugify(name),
             name=name,
@@ -54,12 +55,22 @@ class Team(Component):
             description=description,
             instructions=instructions,
             tools=as_functions(tools),
-            members=[member.spec for member in members],
+            members=[with_db(member.spec, db) for member in members],
             respond_directly=respond_directly,
             delegate_to_all_members=delegate_to_all_members,
             stream_member_events=stream_member_events,
-            db=db if db is not None else default_db(),
+            db=db,
             add_history_to_context=add_history_to_context,
             num_history_runs=num_history_runs,
             ray_options=ray_options or {},
         )
+
+
+def with_db(spec: AgentSpec | TeamSpec, db: BaseDb | None) -> AgentSpec | TeamSpec:
+    """A member's spec that stores its runs in the team's db unless it has its own."""
+    if db is None or spec.db is not None:
+        return spec
+    update: dict[str, Any] = {"db": db}
+    if isinstance(spec, TeamSpec):
+        update["members"] = [with_db(member, db) for member in spec.members]
+    return spec.model_copy(update=update)

@@ -11,6 +11,8 @@ import ray
 from actors.runtime import NAMESPACE
 from kern.model_server import ModelServer, ModelServerConfig
 
+pytest_plugins = ["tests.db_fixtures"]
+
 os.environ.pop("KERN_DB_URL", None)
 # No accidental calls to a real provider: every test model points at the local server.
 os.environ["OPENAI_API_KEY"] = "kern-test"

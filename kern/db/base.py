@@ -200,25 +200,19 @@ class BaseDb:
         """
         now = time.time()
         rows = sorted(run_rows(run, now), key=lambda r: r["run_id"])  # one lock order for all writers
-        runs, sessions = self._tables.runs, self._tables.sessions
-
-        upsert = self._insert(runs).values(rows)
-        new = upsert.excluded
-        upsert = upsert.on_conflict_do_update(
-            index_elements=[runs.c.run_id],
-            set_={
-                "session_id": func.coalesce(new.session_id, runs.c.session_id),
-                "parent_run_id": func.coalesce(new.parent_run_id, runs.c.parent_run_id),
-                "user_id": func.coalesce(new.user_id, runs.c.user_id),
-                "component_type": new.component_type,
-                "component_id": new.component_id,
-                "status": new.status,
-                "created_at": new.created_at,
-                "updated_at": new.updated_at,
-                "data": new.data,
-            },
-            where=or_(runs.c.status.not_in(TERMINAL_STATUSES), new.status.in_(TERMINAL_STATUSES)),
-        )
+        own = [row for row in rows if row["run_id"] == run.run_id]
+        copies = [row for row in rows if row["run_id"] != run.run_id]
+        runs = self._tables.runs
+        sessions = self._tables.sessions
+        # A run's own save wins unless it would turn a finished run back to running. A team's copy of a
+        # member run only fills in what the member has not stored itself as finished (the member's own
+        # record, written where it ran, is the fuller one).
+        finished = TERMINAL_STATUSES
+        upserts = [
+            self._upsert_runs(own, lambda new: or_(runs.c.status.not_in(finished), new.status.in_(finished)))
+        ]
+        if copies:
+            upserts.append(self._upsert_runs(copies, lambda new: runs.c.status.not_in(TERMINAL_STATUSES)))
 
         touch: Insert | None = None
         if run.parent_run_id is None and run.session_id is not None:
@@ -243,11 +237,33 @@ class BaseDb:
             )
 
         def write(conn: Connection) -> None:
-            conn.execute(upsert)
+            for upsert in upserts:
+                conn.execute(upsert)
             if touch is not None:
                 conn.execute(touch)
 
         self._run(write, write=True, what=f"save_run({run.run_id!r})")
+
+    def _upsert_runs(self, rows: list[dict[str, Any]], when: Callable[[Any], Any]) -> Insert:
+        """Insert rows, or update existing ones where `when(excluded)` holds."""
+        runs = self._tables.runs
+        upsert = self._insert(runs).values(rows)
+        new = upsert.excluded
+        return upsert.on_conflict_do_update(
+            index_elements=[runs.c.run_id],
+            set_={
+                "session_id": func.coalesce(new.session_id, runs.c.session_id),
+                "parent_run_id": func.coalesce(new.parent_run_id, runs.c.parent_run_id),
+                "user_id": func.coalesce(new.user_id, runs.c.user_id),
+                "component_type": new.component_type,
+                "component_id": new.component_id,
+                "status": new.status,
+                "created_at": new.created_at,
+                "updated_at": new.updated_at,
+                "data": new.data,
+            },
+            where=when(new),
+        )
 
     def delete_session(self, session_id: str) -> bool:
         """Delete a session, its runs and their members' runs; whether anything was there."""

@@ -17,7 +17,7 @@ from sqlalchemy.pool import NullPool
 
 from kern.db import BaseDb, PostgresDb, SqliteDb
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 POSTGRES_SCRIPT = REPO / "scripts" / "postgres.sh"
 
 
