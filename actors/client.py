@@ -48,7 +48,9 @@ def stream_run(handle: ActorHandle, spec: ComponentSpec, request: RunRequest) ->
         yield watch.lost(None)
 
 
-async def astream_run(handle: ActorHandle, spec: ComponentSpec, request: RunRequest) -> AsyncIterator[BaseRunEvent]:
+async def astream_run(
+    handle: ActorHandle, spec: ComponentSpec, request: RunRequest
+) -> AsyncIterator[BaseRunEvent]:
     """The async twin of `stream_run`."""
     watch = _RunWatch(spec, request)
     stream = handle.run.options(num_returns="streaming").remote(spec, request)
@@ -124,4 +126,6 @@ class _RunWatch:
             f"{key}_name": self.spec.name,
         }
         reason = f"{type(exc).__name__}: {exc}" if exc else "the stream ended without a terminal event"
-        return failure_event(is_team, identity, f"Lost the run's actor {self.spec.id!r}: {reason}", "ActorLost")
+        return failure_event(
+            is_team, identity, f"Lost the run's actor {self.spec.id!r}: {reason}", "ActorLost"
+        )

@@ -62,11 +62,25 @@ class Component:
         )
 
     @overload
-    def run(self, input: str, *, stream: Literal[False] = False, session_id: str | None = None,
-            user_id: str | None = None, run_id: str | None = None) -> RunOutput: ...
+    def run(
+        self,
+        input: str,
+        *,
+        stream: Literal[False] = False,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        run_id: str | None = None,
+    ) -> RunOutput: ...
     @overload
-    def run(self, input: str, *, stream: Literal[True], session_id: str | None = None,
-            user_id: str | None = None, run_id: str | None = None) -> Iterator[BaseRunEvent]: ...
+    def run(
+        self,
+        input: str,
+        *,
+        stream: Literal[True],
+        session_id: str | None = None,
+        user_id: str | None = None,
+        run_id: str | None = None,
+    ) -> Iterator[BaseRunEvent]: ...
 
     def run(
         self,
@@ -116,5 +130,9 @@ class Component:
 
 def _members_first(spec: AgentSpec | TeamSpec) -> list[AgentSpec | TeamSpec]:
     """Every spec in a team's tree, members before their team, the root last."""
-    nested = [inner for member in spec.members for inner in _members_first(member)] if isinstance(spec, TeamSpec) else []
+    nested = (
+        [inner for member in spec.members for inner in _members_first(member)]
+        if isinstance(spec, TeamSpec)
+        else []
+    )
     return [*nested, spec]

@@ -1,4 +1,4 @@
-"""`kern demo`: the seed scenario on local Ray, against the bundled model server unless OPENAI_API_KEY is set."""
+"""`kern demo`: the seed scenario on local Ray, on the bundled model server unless OPENAI_API_KEY is set."""
 
 from __future__ import annotations
 

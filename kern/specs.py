@@ -14,7 +14,7 @@ from kern.tools import Function
 
 
 def slugify(name: str) -> str:
-    """"Storytelling Team" -> "storytelling-team"."""
+    """ "Storytelling Team" -> "storytelling-team"."""
     slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
     if not slug:
         raise ValueError(f"Cannot derive an id from the name {name!r}: give an explicit id")

@@ -45,5 +45,3 @@ def ray_session() -> Iterator[None]:
         ray.init(num_cpus=2, include_dashboard=False, namespace=NAMESPACE, log_to_driver=False)
     yield
     ray.shutdown()
-
-

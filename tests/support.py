@@ -55,5 +55,7 @@ def assert_one_terminal_last(events: list[BaseRunEvent], run_id: str) -> BaseRun
         own = [e for e in events if e.run_id == rid]
         assert own[-1] is terminals[0], f"run {rid} has events after its terminal event"
         assert own[0].event.value.endswith("RunStarted"), f"run {rid} does not start with RunStarted"
-    assert events[-1].run_id == run_id and is_terminal(events[-1]), "the stream must end with the run's terminal event"
+    assert events[-1].run_id == run_id and is_terminal(events[-1]), (
+        "the stream must end with the run's terminal event"
+    )
     return events[-1]

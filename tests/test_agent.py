@@ -83,7 +83,11 @@ def test_tools_sync_async_and_failing(server: ModelServer, api: str) -> None:
     assert seq[0] == "RunStarted" and seq[-1] == "RunCompleted"
     assert seq.count("ToolCallStarted") == 3 and seq.count("ToolCallCompleted") == 2
     assert seq.count("ToolCallError") == 1
-    by_name = {e.tool.tool_name: e for e in events if e.event in (RunEvent.tool_call_completed, RunEvent.tool_call_error)}
+    by_name = {
+        e.tool.tool_name: e
+        for e in events
+        if e.event in (RunEvent.tool_call_completed, RunEvent.tool_call_error)
+    }
     assert by_name["get_weather"].content == "Sunny in example"
     assert by_name["broken_tool"].event == RunEvent.tool_call_error
     assert "RuntimeError: no data for" in by_name["broken_tool"].tool.error
@@ -195,7 +199,10 @@ def test_async_tool_is_cancelled_and_sync_tool_abandoned(server: ModelServer) ->
     events = []
     for event in agent.run("Use slow_sync_tool and slow_async_tool", stream=True, run_id=run_id):
         events.append(event)
-        if event.event == RunEvent.tool_call_started and len([e for e in events if e.event == RunEvent.tool_call_started]) == 2:
+        if (
+            event.event == RunEvent.tool_call_started
+            and len([e for e in events if e.event == RunEvent.tool_call_started]) == 2
+        ):
             thread = cancel_later(agent, run_id, 0.0, result)
     thread.join(timeout=10)
     assert events[-1].event == RunEvent.run_cancelled

@@ -32,7 +32,11 @@ def test_demo_runs_the_seed_and_cancels(tmp_path: Path) -> None:
     env.update(RAY_ADDRESS=ray.get_runtime_context().gcs_address, KERN_DB_URL=f"sqlite:///{db_file}")
     done = subprocess.run(
         [sys.executable, "-m", "kern", "demo", str(EXAMPLE)],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=150,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=150,
     )
     out = done.stdout
     assert done.returncode == 0, done.stderr[-3000:]

@@ -56,7 +56,11 @@ def test_member_runs_are_stored_under_the_team_run(server: ModelServer, db: Base
     stored = db.get_run(output.run_id)
     assert isinstance(stored, TeamRunOutput) and stored.status is RunStatus.completed
     [member] = stored.member_responses
-    assert (member.agent_id, member.parent_run_id, member.status) == ("storyteller", output.run_id, RunStatus.completed)
+    assert (member.agent_id, member.parent_run_id, member.status) == (
+        "storyteller",
+        output.run_id,
+        RunStatus.completed,
+    )
     assert [m.role for m in member.messages] == ["user", "assistant"], "the member's own full record"
     assert [r.run_id for r in db.get_session_runs("s-team")] == [output.run_id]
 
@@ -74,7 +78,9 @@ def test_a_session_continues_with_its_history(server: ModelServer, db: BaseDb) -
 
 
 def test_twenty_concurrent_runs_are_all_stored(server: ModelServer, db: BaseDb) -> None:
-    agents = [Agent(name=f"Worker {i % 4}", model=model(server, tokens_per_second=200), db=db) for i in range(4)]
+    agents = [
+        Agent(name=f"Worker {i % 4}", model=model(server, tokens_per_second=200), db=db) for i in range(4)
+    ]
 
     async def main() -> list[str]:
         outputs = await asyncio.gather(

@@ -25,14 +25,21 @@ pytestmark = pytest.mark.usefixtures("ray_session")
 
 
 def make_team(
-    server: ModelServer, *, member_speed: float = 2000, leader_speed: float = 2000, member_words: int = 30, **options
+    server: ModelServer,
+    *,
+    member_speed: float = 2000,
+    leader_speed: float = 2000,
+    member_words: int = 30,
+    **options,
 ) -> Team:
     speed = {"tokens_per_second": member_speed, "reply_words": member_words}
     members = [
         Agent(name="Storyteller", model=model(server, **speed), description="Writes stories"),
         Agent(name="Editor", model=model(server, "chat", **speed), description="Edits"),
     ]
-    leader = model(server, tokens_per_second=leader_speed, first_token_delay=options.pop("leader_delay", None))
+    leader = model(
+        server, tokens_per_second=leader_speed, first_token_delay=options.pop("leader_delay", None)
+    )
     return Team(name="Story Team", members=members, model=leader, **options)
 
 
@@ -72,7 +79,11 @@ def test_non_streaming_team_run_returns_member_responses(server: ModelServer) ->
     assert isinstance(output, TeamRunOutput)
     assert output.status is RunStatus.completed and output.team_id == "story-team"
     [member] = output.member_responses
-    assert (member.agent_id, member.status, member.parent_run_id) == ("storyteller", RunStatus.completed, output.run_id)
+    assert (member.agent_id, member.status, member.parent_run_id) == (
+        "storyteller",
+        RunStatus.completed,
+        output.run_id,
+    )
     assert member.session_id == "team-session" and len(member.content.split()) == 30
 
 
@@ -162,7 +173,12 @@ def test_cancel_during_member_stream_shows_member_then_team_cancelled(server: Mo
     ["before_leader_token", "at_delegation", "during_member", "during_leader_answer", "after_completion"],
 )
 def test_cancel_at_any_instant_keeps_the_event_rules(server: ModelServer, instant: str) -> None:
-    team = make_team(server, member_speed=100, leader_speed=100, leader_delay=0.5 if instant == "before_leader_token" else None)
+    team = make_team(
+        server,
+        member_speed=100,
+        leader_speed=100,
+        leader_delay=0.5 if instant == "before_leader_token" else None,
+    )
     when = {
         "before_leader_token": lambda evs: len(evs) == 1,
         "at_delegation": lambda evs: evs[-1].event == TeamRunEvent.tool_call_started,
@@ -249,7 +265,10 @@ def test_cancel_from_another_process(server: ModelServer) -> None:
         if event.event == RunEvent.run_content and not output:
             done = subprocess.run(
                 [sys.executable, "-c", CANCEL_SCRIPT, address, events[0].run_id],
-                capture_output=True, text=True, timeout=60, env={**os.environ},
+                capture_output=True,
+                text=True,
+                timeout=60,
+                env={**os.environ},
             )
             output = done.stdout
     assert "CANCELLED" in output.split(), output

@@ -27,7 +27,9 @@ async def model_loop(ctx: RunContext) -> None:
         ctx.messages.append(Message(role="assistant", content=reply.content, tool_calls=reply.tool_calls))
         if not reply.tool_calls:
             return
-        results = await asyncio.gather(*(_run_tool(ctx, by_name.get(call.name), call) for call in reply.tool_calls))
+        results = await asyncio.gather(
+            *(_run_tool(ctx, by_name.get(call.name), call) for call in reply.tool_calls)
+        )
         ctx.messages.extend(message for message, _ in results)
         final = [message.content for message, stop in results if stop]
         if final:
@@ -78,9 +80,13 @@ async def _run_tool(ctx: RunContext, function: Function | None, call: ToolCall) 
         execution.duration = time.monotonic() - started
         ctx.tool_executions.append(execution)
         ctx.emit("tool_error", tool=execution, content=execution.error)
-        return Message(role="tool", tool_call_id=call.id, name=call.name, content=f"Error: {execution.error}"), False
+        return Message(
+            role="tool", tool_call_id=call.id, name=call.name, content=f"Error: {execution.error}"
+        ), False
     execution.result = result
     execution.duration = time.monotonic() - started
     ctx.tool_executions.append(execution)
     ctx.emit("tool_completed", tool=execution, content=result)
-    return Message(role="tool", tool_call_id=call.id, name=call.name, content=result), function.stop_after_call
+    return Message(
+        role="tool", tool_call_id=call.id, name=call.name, content=result
+    ), function.stop_after_call

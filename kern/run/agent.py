@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
@@ -22,7 +22,7 @@ from kern.run.base import (
 )
 
 
-class RunEvent(str, Enum):
+class RunEvent(StrEnum):
     """Names of the events an agent run emits."""
 
     run_started = "RunStarted"

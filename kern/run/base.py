@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import time
-from enum import Enum
+from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
 
-class RunStatus(str, Enum):
+class RunStatus(StrEnum):
     """Lifecycle of a run. The upper-case names are aliases of the lower-case ones (Agno uses both)."""
 
     pending = "PENDING"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import Field
@@ -18,7 +18,7 @@ from kern.run.base import (
 )
 
 
-class TeamRunEvent(str, Enum):
+class TeamRunEvent(StrEnum):
     """Names of the events a team run emits (members' events keep their `RunEvent` names)."""
 
     run_started = "TeamRunStarted"

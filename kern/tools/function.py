@@ -36,7 +36,7 @@ class Function(BaseModel):
 
     @classmethod
     def from_callable(cls, fn: Callable[..., Any], *, name: str | None = None) -> Function:
-        """Build a tool from `fn`: parameters from its signature and type hints, descriptions from its docstring."""
+        """Build a tool from `fn`: parameters from its type hints, descriptions from its docstring."""
         arguments_model = _arguments_model(fn)
         summary, arg_docs = _parse_docstring(inspect.getdoc(fn) or "")
         schema = arguments_model.model_json_schema()
@@ -83,7 +83,9 @@ class Function(BaseModel):
         return state
 
 
-def tool(fn: Callable[..., Any] | None = None, *, name: str | None = None, stop_after_call: bool = False) -> Any:
+def tool(
+    fn: Callable[..., Any] | None = None, *, name: str | None = None, stop_after_call: bool = False
+) -> Any:
     """Decorator form of `Function.from_callable`, usable bare or with options."""
 
     def wrap(target: Callable[..., Any]) -> Function:

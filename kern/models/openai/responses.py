@@ -50,7 +50,9 @@ class OpenAIResponses(OpenAIModel):
                     yield TextDelta(event.delta)
                 elif event.type == "response.output_item.done" and event.item.type == "function_call":
                     item = event.item
-                    reply.tool_calls.append(ToolCall(id=item.call_id, name=item.name, arguments=item.arguments))
+                    reply.tool_calls.append(
+                        ToolCall(id=item.call_id, name=item.name, arguments=item.arguments)
+                    )
                 elif event.type == "response.completed":
                     completed = True
                     if event.response.usage is not None:

@@ -1,0 +1,66 @@
+"""The Agno-compatible surface: names, enum values, JSON round trips."""
+
+from __future__ import annotations
+
+import pytest
+
+import kern.agent
+import kern.models.openai
+import kern.run.agent
+import kern.run.team
+import kern.team
+from kern.run.agent import RunCancelledEvent, RunContentEvent, RunEvent, RunOutput
+from kern.run.base import RunStatus
+from kern.run.events import event_from_json, event_to_json, is_terminal
+from kern.run.team import TeamRunCancelledEvent, TeamRunEvent, TeamRunOutput
+from kern.specs import slugify
+
+
+def test_seed_imports_exist() -> None:
+    for module, name in [
+        (kern.agent, "Agent"),
+        (kern.team, "Team"),
+        (kern.models.openai, "OpenAIResponses"),
+        (kern.models.openai, "OpenAIChat"),
+        (kern.run.agent, "RunEvent"),
+        (kern.run.team, "TeamRunEvent"),
+    ]:
+        assert hasattr(module, name)
+    assert kern.models.openai.__all__ == ["OpenAIChat", "OpenAIResponses"]
+
+
+def test_enum_values_match_agno() -> None:
+    assert RunEvent.run_content == "RunContent" and RunEvent.run_cancelled == "RunCancelled"
+    assert TeamRunEvent.run_content == "TeamRunContent" and TeamRunEvent.run_cancelled == "TeamRunCancelled"
+    assert RunStatus.cancelled is RunStatus.CANCELLED and RunStatus.completed.value == "COMPLETED"
+    assert [s.value for s in RunStatus] == ["PENDING", "RUNNING", "COMPLETED", "CANCELLED", "ERROR"]
+
+
+def test_events_round_trip_through_json() -> None:
+    events = [
+        RunContentEvent(run_id="m", agent_id="a", agent_name="A", content="hi", parent_run_id="t"),
+        RunCancelledEvent(run_id="m", agent_id="a", agent_name="A", content="partial"),
+        TeamRunCancelledEvent(run_id="t", team_id="x", team_name="X", content="part"),
+    ]
+    for event in events:
+        back = event_from_json(event_to_json(event))
+        assert back == event and type(back) is type(event)
+    assert [is_terminal(e) for e in events] == [False, True, True]
+    assert '"event":"TeamRunCancelled"' in event_to_json(events[2])
+
+
+def test_outputs_round_trip_with_members() -> None:
+    member = RunOutput(run_id="m", agent_id="a", agent_name="A", status=RunStatus.cancelled, content="x")
+    team = TeamRunOutput(run_id="t", team_id="x", team_name="X", member_responses=[member])
+    assert TeamRunOutput.model_validate_json(team.model_dump_json()) == team
+
+
+def test_content_is_always_a_string() -> None:
+    with pytest.raises(ValueError):
+        RunContentEvent(run_id="m", agent_id="a", agent_name="A", content=None)
+
+
+def test_ids_are_slugs_of_names() -> None:
+    assert slugify("Storytelling Team") == "storytelling-team"
+    with pytest.raises(ValueError, match="Cannot derive an id"):
+        slugify("!!!")
