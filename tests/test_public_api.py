@@ -64,3 +64,17 @@ def test_ids_are_slugs_of_names() -> None:
     assert slugify("Storytelling Team") == "storytelling-team"
     with pytest.raises(ValueError, match="Cannot derive an id"):
         slugify("!!!")
+
+
+def test_bad_construction_is_a_clear_error() -> None:
+    from kern.agent import Agent
+    from kern.team import Team
+
+    with pytest.raises(TypeError, match="Team members must be Agent or Team objects"):
+        Team(name="T", members=["writer"])
+    with pytest.raises(ValueError, match="distinct ids; repeated: \\['writer'\\]"):
+        Team(name="T", members=[Agent(name="Writer"), Agent(name="Writer")])
+    with pytest.raises(ValueError, match="at least one member"):
+        Team(name="T", members=[])
+    with pytest.raises(TypeError, match="input must be a str, got int"):
+        Agent(name="Writer").run(42)

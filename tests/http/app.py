@@ -18,6 +18,8 @@ from kern.team import Team
 
 SLOW = {"tokens_per_second": 40.0, "reply_words": 4000}
 """About 100 s for a whole reply: a run that is still streaming when the test cancels it."""
+STALL_SECONDS = 120.0
+"""The stalled writer's model thinks this long before its first token."""
 FAST = {"tokens_per_second": 0.0, "reply_words": 20}
 
 
@@ -43,7 +45,7 @@ def word_count(text: str) -> str:
 
 
 def os_app() -> AgentOS:
-    """Two agents and two teams; the seed's Storytelling Team has slow members."""
+    """Three agents (fast, slow, stalled) and two teams; the seed's Storytelling Team has slow members."""
     storyteller = Agent(
         name="StorytellerAgent",
         model=model("story-slow", **SLOW),
@@ -68,5 +70,6 @@ def os_app() -> AgentOS:
     )
     writer = Agent(name="Writer", model=model("writer", **FAST), tools=[word_count], instructions="Be brief.")
     slow_writer = Agent(name="Slow Writer", model=model("slow-writer", **SLOW))
+    stalled_writer = Agent(name="Stalled Writer", model=model("stalled", **SLOW, delay=STALL_SECONDS))
     db = db_from_url(os.environ["KERN_TEST_DB_URL"])
-    return AgentOS(agents=[writer, slow_writer], teams=[storytelling, quick], db=db)
+    return AgentOS(agents=[writer, slow_writer, stalled_writer], teams=[storytelling, quick], db=db)

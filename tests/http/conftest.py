@@ -1,7 +1,7 @@
 """Real `kern serve` processes attached to the test session's Ray instance, and HTTP helpers.
 
-Both servers serve `tests.http.app:os_app` on the same Ray cluster and Ray namespace (a fresh one, so
-their named actors and supervisor are their own), the same SQLite file and the session's model server.
+Both servers serve `tests.http.app:os_app` on the same Ray cluster (and kern's Ray namespace), with
+the same SQLite file and the session's model server.
 They start together once for the package and are stopped (terminate, then kill) at its end.
 """
 
@@ -13,7 +13,6 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,13 +55,15 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(env: dict[str, str], log: Path) -> KernServer:
+def start_server(
+    env: dict[str, str], log: Path, target: str | None = "tests.http.app:os_app", cwd: Path = REPO
+) -> KernServer:
     """Launch `kern serve` on a free loopback port (does not wait for it)."""
     port = free_port()
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [str(KERN), "serve", "--port", str(port), "tests.http.app:os_app"],
-            cwd=REPO,
+            [str(KERN), "serve", "--port", str(port), *([target] if target else [])],
+            cwd=cwd,
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -84,14 +85,28 @@ def wait_healthy(server: KernServer, timeout: float = START_TIMEOUT) -> None:
     pytest.fail(f"kern serve did not answer /health within {timeout:.0f} s:\n{server.log_tail()}")
 
 
-def stop_server(server: KernServer) -> None:
-    if server.process.poll() is None:
-        server.process.terminate()
+def stop_servers(*servers: KernServer) -> None:
+    """Terminate them all, then wait for each; kill one that is still there after STOP_TIMEOUT."""
+    running = [server.process for server in servers if server.process.poll() is None]
+    for process in running:
+        process.terminate()
+    for process in running:
         try:
-            server.process.wait(STOP_TIMEOUT)
+            process.wait(STOP_TIMEOUT)
         except subprocess.TimeoutExpired:
-            server.process.kill()
-            server.process.wait(STOP_TIMEOUT)
+            process.kill()
+            process.wait(STOP_TIMEOUT)
+
+
+def server_env() -> dict[str, str]:
+    """This process's environment, attached to the session's Ray cluster, without a default db."""
+    env = {k: v for k, v in os.environ.items() if k not in ("KERN_DB_URL", "RAY_ADDRESS")}
+    env.update(
+        RAY_ADDRESS=ray.get_runtime_context().gcs_address,
+        RAY_AUTH_MODE=os.environ.get("RAY_AUTH_MODE", "token"),
+        PYTHONUNBUFFERED="1",
+    )
+    return env
 
 
 @pytest.fixture(scope="package")
@@ -100,16 +115,12 @@ def servers(
 ) -> Iterator[tuple[KernServer, KernServer]]:
     """Two `kern serve` processes on the test session's Ray cluster, sharing one database."""
     folder = tmp_path_factory.mktemp("http")
-    env = {k: v for k, v in os.environ.items() if k not in ("KERN_DB_URL", "RAY_ADDRESS")}
+    env = server_env()
     env.update(
-        RAY_ADDRESS=ray.get_runtime_context().gcs_address,
-        RAY_AUTH_MODE=os.environ.get("RAY_AUTH_MODE", "token"),
-        KERN_NAMESPACE=f"kern-http-{uuid.uuid4().hex[:8]}",
         OPENAI_BASE_URL=model_server.base_url,
         OPENAI_API_KEY="kern-test",
         KERN_TEST_MODEL_URL=model_server.base_url,
         KERN_TEST_DB_URL=f"sqlite:///{folder / 'kern.db'}",
-        PYTHONUNBUFFERED="1",
     )
     started = [start_server(env, folder / f"serve-{name}.log") for name in ("a", "b")]
     try:
@@ -117,8 +128,7 @@ def servers(
             wait_healthy(server)
         yield started[0], started[1]
     finally:
-        for server in started:
-            stop_server(server)
+        stop_servers(*started)
 
 
 @pytest.fixture(scope="package")

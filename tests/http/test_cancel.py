@@ -12,9 +12,10 @@ from kern.model_server import ModelServer
 from kern.run.base import BaseRunEvent, RunStatus
 from kern.specs import new_id
 from tests.http.conftest import KernServer, sse_events, wait_for
-from tests.support import assert_one_terminal_last
+from tests.support import assert_one_terminal_last, names
 
 TEAM = "storytelling-team"
+MAX_EVENTS_AFTER_CANCEL = 100
 STORY = "Write a very long story about a dragon who learns to code."
 
 
@@ -23,10 +24,14 @@ def stream_until_cancelled(api: KernServer, path: str, run_id: str, cancel: obje
     events: list[BaseRunEvent] = []
     with httpx.stream("POST", f"{api.url}{path}", data={"message": STORY, "run_id": run_id}, timeout=30) as r:
         assert r.status_code == 200 and r.headers["x-run-id"] == run_id
+        cancelled_at: int | None = None
         for event in sse_events(r):
             events.append(event)
-            if sum(e.event.value == "RunContent" for e in events) == 3:
+            if cancelled_at is None and sum(e.event.value == "RunContent" for e in events) == 3:
                 cancel()  # type: ignore[operator]
+                cancelled_at = len(events)
+            if cancelled_at is not None and len(events) > cancelled_at + MAX_EVENTS_AFTER_CANCEL:
+                pytest.fail(f"the run goes on after the cancel: {names(events)}")
     return events
 
 
@@ -118,11 +123,10 @@ def test_client_disconnect_cancels_the_run(
     api: KernServer, server: ModelServer, kind: str, component: str, model: str
 ) -> None:
     run_id = new_id()
-    with httpx.stream(
-        "POST", f"{api.url}/{kind}/{component}/runs", data={"message": STORY, "run_id": run_id}, timeout=30
-    ) as r:
+    url = f"{api.url}/{kind}/{component}/runs"
+    with httpx.stream("POST", url, data={"message": STORY, "run_id": run_id}, timeout=30) as response:
         content = 0
-        for event in sse_events(r):
+        for event in sse_events(response):
             content += event.event.value == "RunContent"
             if content == 3:
                 break  # leaving the block closes the connection
@@ -132,3 +136,27 @@ def test_client_disconnect_cancels_the_run(
     assert stored["status"] == RunStatus.cancelled.value
     if kind == "teams":
         assert [m["status"] for m in stored["member_responses"]] == ["CANCELLED"]  # type: ignore[union-attr]
+
+
+def test_client_leaving_a_non_streaming_run_cancels_it(api: KernServer, server: ModelServer) -> None:
+    run_id = new_id()
+    body = {"message": STORY, "stream": False, "run_id": run_id}
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(f"{api.url}/agents/slow-writer/runs", json=body, timeout=httpx.Timeout(30, read=1.5))
+    server.wait_for_disconnect(timeout=15, model="slow-writer")
+    stored = wait_for(lambda: stored_status(api, "agents", "slow-writer", run_id), what="the stored run")
+    assert stored["status"] == RunStatus.cancelled.value
+
+
+def test_disconnect_is_noticed_while_no_event_flows(api: KernServer, server: ModelServer) -> None:
+    """The model stalls before its first token: nothing is written, yet the disconnect cancels the run."""
+    run_id = new_id()
+    url = f"{api.url}/agents/stalled-writer/runs"
+    with httpx.stream("POST", url, data={"message": STORY, "run_id": run_id}, timeout=30) as response:
+        first = next(sse_events(response))
+        assert first.event.value == "RunStarted"
+        server.wait_for_request(lambda r: r.model == "stalled", timeout=15)
+    disconnect = server.wait_for_disconnect(timeout=15, model="stalled")
+    assert disconnect.words_sent == 0
+    stored = wait_for(lambda: stored_status(api, "agents", "stalled-writer", run_id), what="the stored run")
+    assert stored["status"] == RunStatus.cancelled.value and stored["content"] == ""

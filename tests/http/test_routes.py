@@ -14,7 +14,11 @@ from tests.support import assert_one_terminal_last, names
 def test_health_config_openapi_and_docs(client: httpx.Client) -> None:
     assert client.get("/health").json() == {"status": "ok"}
     assert client.get("/config").json() == {
-        "agents": [{"id": "writer", "name": "Writer"}, {"id": "slow-writer", "name": "Slow Writer"}],
+        "agents": [
+            {"id": "writer", "name": "Writer"},
+            {"id": "slow-writer", "name": "Slow Writer"},
+            {"id": "stalled-writer", "name": "Stalled Writer"},
+        ],
         "teams": [
             {"id": "storytelling-team", "name": "Storytelling Team"},
             {"id": "quick-team", "name": "Quick Team"},
@@ -54,7 +58,7 @@ def test_health_config_openapi_and_docs(client: httpx.Client) -> None:
 
 def test_agents_and_teams_are_described(client: httpx.Client) -> None:
     agents = client.get("/agents").json()
-    assert [a["id"] for a in agents] == ["writer", "slow-writer"]
+    assert [a["id"] for a in agents] == ["writer", "slow-writer", "stalled-writer"]
     writer = client.get("/agents/writer").json()
     assert writer == {
         "id": "writer",
