@@ -93,3 +93,12 @@ def test_twenty_concurrent_runs_are_all_stored(server: ModelServer, db: BaseDb) 
     assert all(run is not None and run.status is RunStatus.completed for run in stored)
     assert sorted(run.input for run in stored) == sorted(f"Job {i}" for i in range(20))
     assert sum(len(db.get_session_runs(f"s-many-{i}")) for i in range(5)) == 20
+
+
+def test_unreachable_database_is_a_clear_run_error(server: ModelServer) -> None:
+    from kern.db import PostgresDb
+
+    db = PostgresDb("postgresql://kern:secret@127.0.0.1:9/nowhere")
+    output = Agent(name="Archivist", model=model(server), db=db).run("Hello")
+    assert output.status is RunStatus.error
+    assert "127.0.0.1:9" in output.error and "secret" not in output.error
