@@ -3,12 +3,13 @@ event, and cancel the run when the caller walks away."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import ray
 from ray.actor import ActorHandle
-from ray.exceptions import GetTimeoutError, RayError
+from ray.exceptions import GetTimeoutError, RayActorError, RayError
 
 from actors.runtime import supervisor
 from kern.engine.events import failure_event
@@ -25,6 +26,7 @@ CANCEL_TIMEOUT_SECONDS = 15.0
 def stream_run(handle: ActorHandle, spec: ComponentSpec, request: RunRequest) -> Iterator[BaseRunEvent]:
     """Run on the actor and yield its events one by one (blocking; usable from any thread)."""
     watch = _RunWatch(spec, request)
+    supervisor().expect.remote(request.run_id)
     stream = handle.run.options(num_returns="streaming").remote(spec, request)
     try:
         while True:
@@ -53,6 +55,7 @@ async def astream_run(
 ) -> AsyncIterator[BaseRunEvent]:
     """The async twin of `stream_run`."""
     watch = _RunWatch(spec, request)
+    supervisor().expect.remote(request.run_id)
     stream = handle.run.options(num_returns="streaming").remote(spec, request)
     try:
         async for ref in stream:
@@ -71,6 +74,7 @@ async def astream_run(
 
 def run_to_completion(handle: ActorHandle, spec: ComponentSpec, request: RunRequest) -> RunOutput:
     """Run on the actor and return the record; an interrupted caller cancels the run."""
+    supervisor().expect.remote(request.run_id)
     ref = handle.run_to_completion.remote(spec, request)
     try:
         return ray.get(ref, timeout=IDLE_TIMEOUT_SECONDS)
@@ -81,6 +85,7 @@ def run_to_completion(handle: ActorHandle, spec: ComponentSpec, request: RunRequ
 
 async def arun_to_completion(handle: ActorHandle, spec: ComponentSpec, request: RunRequest) -> RunOutput:
     """The async twin of `run_to_completion`."""
+    supervisor().expect.remote(request.run_id)
     try:
         return await handle.run_to_completion.remote(spec, request)
     except BaseException:
@@ -90,15 +95,23 @@ async def arun_to_completion(handle: ActorHandle, spec: ComponentSpec, request: 
 
 def cancel_run(run_id: str, *, wait: bool = True) -> bool:
     """Ask the supervisor to cancel a run and its member runs. True if it was in flight."""
-    ref = supervisor().cancel.remote(run_id)
-    if not wait:
-        return False
-    return bool(ray.get(ref, timeout=CANCEL_TIMEOUT_SECONDS))
+    if sys.is_finalizing() or not ray.is_initialized():
+        return False  # the process is exiting: its Ray connection (and local cluster) goes with it
+    try:
+        ref = supervisor().cancel.remote(run_id)
+        if not wait:
+            return False
+        return bool(ray.get(ref, timeout=CANCEL_TIMEOUT_SECONDS))
+    except RayActorError:
+        return bool(ray.get(supervisor(refresh=True).cancel.remote(run_id), timeout=CANCEL_TIMEOUT_SECONDS))
 
 
 async def acancel_run(run_id: str) -> bool:
     """The async twin of `cancel_run`."""
-    return bool(await supervisor().cancel.remote(run_id))
+    try:
+        return bool(await supervisor().cancel.remote(run_id))
+    except RayActorError:
+        return bool(await supervisor(refresh=True).cancel.remote(run_id))
 
 
 class _RunWatch:

@@ -13,7 +13,7 @@ import ray
 from ray.actor import ActorHandle
 
 from actors.members import ActorMembers
-from actors.runtime import component_actor, supervisor
+from actors.runtime import component_actor, supervisor, use_namespace
 from kern.engine.channel import EventChannel
 from kern.engine.host import RunHost
 from kern.run.agent import RunOutput
@@ -24,7 +24,8 @@ from kern.specs import AgentSpec, RunRequest, TeamSpec
 class _ComponentActor:
     """Hosts the runs of one agent or team. Many runs at once share the actor's event loop."""
 
-    def __init__(self) -> None:
+    def __init__(self, namespace: str) -> None:
+        use_namespace(namespace)
         self._host = RunHost()
         self._supervisor = supervisor()
         self._self: ActorHandle = ray.get_runtime_context().current_actor

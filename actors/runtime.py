@@ -13,11 +13,13 @@ from actors.supervisor import Supervisor
 from kern.specs import AgentSpec, ComponentSpec, TeamSpec
 
 NAMESPACE = os.environ.get("KERN_NAMESPACE", "kern")
+"""The Ray namespace of kern's named actors; actors are told it when they are created."""
 SUPERVISOR_NAME = "kern-supervisor"
 DEFAULT_ACTOR_OPTIONS: dict[str, Any] = {"num_cpus": 0, "max_concurrency": 1000, "max_task_retries": 0}
 READY_TIMEOUT_SECONDS = 60.0
 
 _lock = threading.Lock()
+_supervisor: ActorHandle | None = None
 
 
 def ensure_ray() -> None:
@@ -32,12 +34,22 @@ def ensure_ray() -> None:
             )
 
 
-def supervisor() -> ActorHandle:
-    """The namespace's supervisor; detached so it outlives the driver that created it."""
+def use_namespace(namespace: str) -> None:
+    """Run this process's kern lookups in `namespace` (called in each actor with its creator's)."""
+    global NAMESPACE
+    NAMESPACE = namespace
+
+
+def supervisor(*, refresh: bool = False) -> ActorHandle:
+    """The namespace's supervisor (detached, restarted by Ray if it dies); looked up once per process."""
+    global _supervisor
     ensure_ray()
-    return Supervisor.options(  # type: ignore[attr-defined]
-        name=SUPERVISOR_NAME, namespace=NAMESPACE, get_if_exists=True, lifetime="detached"
-    ).remote()
+    with _lock:
+        if _supervisor is None or refresh:
+            _supervisor = Supervisor.options(  # type: ignore[attr-defined]
+                name=SUPERVISOR_NAME, namespace=NAMESPACE, get_if_exists=True, lifetime="detached"
+            ).remote()
+        return _supervisor
 
 
 def actor_name(spec: ComponentSpec) -> str:
@@ -59,7 +71,7 @@ def component_actor(spec: AgentSpec | TeamSpec) -> ActorHandle:
     options = {**DEFAULT_ACTOR_OPTIONS, **spec.ray_options}
     handle = actor_class.options(  # type: ignore[attr-defined]
         name=actor_name(spec), namespace=NAMESPACE, get_if_exists=True, lifetime="detached", **options
-    ).remote()
+    ).remote(NAMESPACE)
     return handle
 
 

@@ -12,6 +12,8 @@ from ray.actor import ActorHandle
 
 PRE_CANCEL_SECONDS = 300.0
 """How long a cancel of a not-yet-started run id is remembered."""
+PENDING_SECONDS = 300.0
+"""How long a run announced by its caller counts as pending before its actor registers it."""
 FINISHED_REMEMBERED = 100_000
 ACK_TIMEOUT_SECONDS = 10.0
 
@@ -30,17 +32,24 @@ class Supervisor:
 
     `cancel` marks the run and its descendants, and sends `cancel_local` to each owning actor, in
     parallel. A cancel of an id it has not seen is remembered for a while, so a run cancelled before
-    it started never starts.
+    it started never starts; it counts as in flight if the run's caller announced it (`expect`).
     """
 
     def __init__(self) -> None:
         self._live: dict[str, _LiveRun] = {}
         self._pre_cancelled: dict[str, float] = {}
+        self._pending: dict[str, float] = {}
         self._finished: OrderedDict[str, None] = OrderedDict()
+
+    def expect(self, run_id: str) -> None:
+        """A caller is about to start this run: until its actor registers it, a cancel counts as in flight."""
+        if run_id not in self._live and run_id not in self._finished:
+            self._pending.setdefault(run_id, time.monotonic() + PENDING_SECONDS)
 
     def register(self, run_id: str, owner: ActorHandle, parent_run_id: str | None = None) -> bool:
         """Record a run that is starting. False: it was cancelled already and must not start."""
         self._forget_expired()
+        self._pending.pop(run_id, None)
         parent = self._live.get(parent_run_id) if parent_run_id else None
         if self._pre_cancelled.pop(run_id, None) is not None or (parent is not None and parent.cancelled):
             self._mark_finished(run_id)
@@ -61,9 +70,10 @@ class Supervisor:
         """Cancel a run and everything under it. True if it was in flight; idempotent."""
         run = self._live.get(run_id)
         if run is None:
-            if run_id not in self._finished:
-                self._pre_cancelled[run_id] = time.monotonic() + PRE_CANCEL_SECONDS
-            return False
+            if run_id in self._finished:
+                return False
+            self._pre_cancelled[run_id] = time.monotonic() + PRE_CANCEL_SECONDS
+            return self._pending.pop(run_id, None) is not None
         if run.cancelled:
             return True
         targets = self._subtree(run_id)
@@ -93,5 +103,6 @@ class Supervisor:
 
     def _forget_expired(self) -> None:
         now = time.monotonic()
-        for run_id in [r for r, expiry in self._pre_cancelled.items() if expiry < now]:
-            del self._pre_cancelled[run_id]
+        for table in (self._pre_cancelled, self._pending):
+            for run_id in [r for r, expiry in table.items() if expiry < now]:
+                del table[run_id]

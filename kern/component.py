@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, Literal, overload
@@ -113,11 +114,15 @@ class Component:
         request = self._request(input, stream, session_id, user_id, run_id)
         if stream:
             return self._astream(request)
-        return await client.arun_to_completion(self.actor(), self.spec, request)
+        return await client.arun_to_completion(await self._aactor(), self.spec, request)
 
     async def _astream(self, request: RunRequest) -> AsyncIterator[BaseRunEvent]:
-        async for event in client.astream_run(self.actor(), self.spec, request):
+        async for event in client.astream_run(await self._aactor(), self.spec, request):
             yield event
+
+    async def _aactor(self) -> ActorHandle:
+        """`actor()` without blocking the event loop on first use (creating actors waits for them)."""
+        return self._actor if self._actor is not None else await asyncio.to_thread(self.actor)
 
     def cancel_run(self, run_id: str) -> bool:
         """Cancel a run (and its member runs) from any thread or process. True if it was in flight."""

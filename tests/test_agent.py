@@ -270,3 +270,14 @@ def test_unreachable_model_server_is_a_clear_error(server: ModelServer) -> None:
     output = agent.run("Hello")
     assert output.status is RunStatus.error
     assert "Cannot reach model 'gpt-test' at http://127.0.0.1:9/v1" in output.error
+
+
+def test_cancel_right_after_start_is_in_flight(server: ModelServer) -> None:
+    """Between the caller starting a run and its actor registering it, the run already counts as in flight."""
+    agent = Agent(name="Writer", model=model(server, tokens_per_second=40, reply_words=2000))
+    run_id = new_id()
+    stream = agent.run("A long story", stream=True, run_id=run_id)
+    first = next(stream)
+    assert agent.cancel_run(run_id) is True
+    events = [first, *stream]
+    assert names(events)[-1] == "RunCancelled"

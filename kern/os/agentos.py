@@ -80,7 +80,7 @@ def _by_id(kind: Kind, cls: type[C], components: Sequence[C]) -> dict[str, C]:
 
 
 def _give_db(spec: ComponentSpec, db: BaseDb) -> None:
-    """Set `db` on a spec (and its members') that has none; takes effect when its actor is configured."""
+    """Set `db` on a spec (and its members') that has none; it applies to every later run."""
     if spec.db is None:
         spec.db = db
     if isinstance(spec, TeamSpec):

@@ -113,7 +113,12 @@ def component_router(agent_os: AgentOS, kind: Kind) -> APIRouter:
     @named
     async def cancel_run(component_id: str, run_id: str) -> CancelResult:
         component = find(component_id)
-        return CancelResult(run_id=run_id, cancelled=await component.acancel_run(run_id))
+        try:
+            cancelled = await component.acancel_run(run_id)
+        except Exception as exc:
+            detail = f"cannot reach kern's supervisor to cancel {run_id!r}: {type(exc).__name__}: {exc}"
+            raise HTTPException(status_code=503, detail=detail) from exc
+        return CancelResult(run_id=run_id, cancelled=cancelled)
 
     @router.get(
         f"/{{{kind}_id}}/runs/{{run_id}}", response_model=output_model, summary=f"Get a stored {kind} run"

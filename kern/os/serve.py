@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
 import sys
 from collections.abc import Callable
@@ -35,17 +36,24 @@ def load_os(target: str) -> AgentOS:
             raise SystemExit(f"kern serve: {module_name!r} has no attribute {attr!r}")
         found = getattr(found, part)
     if not isinstance(found, AgentOS) and callable(found):
-        found = _call(found, target)
+        if _required_parameters(found):
+            raise SystemExit(f"kern serve: {target} must be an AgentOS or a callable taking no arguments")
+        found = found()
     if not isinstance(found, AgentOS):
         raise SystemExit(f"kern serve: {target} is a {type(found).__name__}, not an AgentOS")
     return found
 
 
-def _call(factory: Callable[[], object], target: str) -> object:
+def _required_parameters(factory: Callable[..., object]) -> list[str]:
     try:
-        return factory()
-    except TypeError as exc:
-        raise SystemExit(f"kern serve: {target} must be an AgentOS or take no arguments: {exc}") from exc
+        parameters = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):  # no signature (some builtins): just call it
+        return []
+    return [
+        p.name
+        for p in parameters
+        if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    ]
 
 
 def serve(target: str | None = None, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> None:

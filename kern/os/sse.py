@@ -61,7 +61,10 @@ class EventStreamResponse(Response):
         finally:
             disconnected.cancel()
             await _close(self.events)
-        await self.on_disconnect()
+        try:
+            await self.on_disconnect()
+        except Exception:
+            logger.exception("cancelling the run of a disconnected client failed")
 
     async def _pump(self, send: Send, disconnected: asyncio.Future[None]) -> bool:
         """Forward events until the iterator ends (True) or the client disconnects (False)."""
