@@ -153,9 +153,10 @@ def test_disconnect_is_noticed_while_no_event_flows(api: KernServer, server: Mod
     run_id = new_id()
     url = f"{api.url}/agents/stalled-writer/runs"
     with httpx.stream("POST", url, data={"message": STORY, "run_id": run_id}, timeout=30) as response:
-        first = next(sse_events(response))
-        assert first.event.value == "RunStarted"
+        events = sse_events(response)  # keep it: dropping an httpx line iterator closes the connection
+        assert next(events).event.value == "RunStarted"
         server.wait_for_request(lambda r: r.model == "stalled", timeout=15)
+        assert server.requests[-1].status == "in_progress" and server.requests[-1].words_sent == 0
     disconnect = server.wait_for_disconnect(timeout=15, model="stalled")
     assert disconnect.words_sent == 0
     stored = wait_for(lambda: stored_status(api, "agents", "stalled-writer", run_id), what="the stored run")
