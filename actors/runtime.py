@@ -61,7 +61,7 @@ def component_actor(spec: AgentSpec | TeamSpec) -> ActorHandle:
     """Get or create the actor of an agent or team (its options apply when it is created).
 
     Actors are detached: they serve every process of the namespace and live as long as the Ray
-    cluster (a local `ray.init()` cluster ends with its driver); `kill_actors` removes them.
+    cluster (a local `ray.init()` cluster ends with its driver).
 
     """
     from actors.component import AgentActor, TeamActor
@@ -74,15 +74,3 @@ def component_actor(spec: AgentSpec | TeamSpec) -> ActorHandle:
     ).remote(NAMESPACE)
     return handle
 
-
-def kill_actors(spec: AgentSpec | TeamSpec) -> None:
-    """Kill the actors of an agent or team (and a team's members); in-flight runs end with an error."""
-    specs = [spec, *(spec.members if isinstance(spec, TeamSpec) else [])]
-    for each in specs:
-        if isinstance(each, TeamSpec) and each is not spec:
-            kill_actors(each)
-            continue
-        try:
-            ray.kill(ray.get_actor(actor_name(each), namespace=NAMESPACE))
-        except ValueError:
-            pass

@@ -78,3 +78,29 @@ def test_bad_construction_is_a_clear_error() -> None:
         Team(name="T", members=[])
     with pytest.raises(TypeError, match="input must be a str, got int"):
         Agent(name="Writer").run(42)
+
+
+def test_tool_decorator_builds_a_function_from_hints_and_docstring() -> None:
+    from kern.tools import Function, tool
+
+    @tool(stop_after_call=True)
+    def lookup(term: str, limit: int = 3) -> str:
+        """Look a term up.
+
+        Args:
+            term: What to look up.
+            limit: How many results.
+        """
+        return term
+
+    assert isinstance(lookup, Function) and lookup.stop_after_call
+    assert lookup.definition()["parameters"] == {
+        "properties": {
+            "term": {"type": "string", "description": "What to look up."},
+            "limit": {"type": "integer", "default": 3, "description": "How many results."},
+        },
+        "required": ["term"],
+        "type": "object",
+    }
+    with pytest.raises(ValueError, match="Invalid arguments for lookup"):
+        lookup.parse_arguments('{"limit": "many"}')
