@@ -21,9 +21,11 @@ setup: $(VENV)/.synced
 demo: setup
 	$(VENV)/bin/kern demo
 
+# The storage tests need a PostgreSQL server: scripts/postgres.sh installs (apt) and starts a private one on
+# 127.0.0.1:55432 unless KERN_TEST_POSTGRES_URL names another.
 test: setup
-	KERN_TEST_POSTGRES_URL=$${KERN_TEST_POSTGRES_URL:-$$(bash scripts/postgres.sh | tail -n 1)} \
-		$(VENV)/bin/python -m pytest -q
+	@[ -n "$${KERN_TEST_POSTGRES_URL:-}" ] || bash scripts/postgres.sh >/dev/null
+	$(VENV)/bin/python -m pytest -q
 
 lint: setup
 	$(VENV)/bin/ruff check .
