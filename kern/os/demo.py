@@ -6,28 +6,10 @@ import os
 
 from kern.agent import Agent
 from kern.db.url import DB_URL_VARIABLE
-from kern.demo import DEMO_MODEL
-from kern.model_server import ModelServer
+from kern.demo import DEFAULT_DB_URL
 from kern.models.openai import OpenAIResponses
 from kern.os.agentos import AgentOS
 from kern.team import Team
-
-DEFAULT_DB_URL = "sqlite:///kern.db"
-
-
-def local_model_unless_api_key(prefix: str = "[kern serve]") -> ModelServer | None:
-    """Without `OPENAI_API_KEY`, start the bundled model server and point OpenAI clients at it.
-
-    Returns the server to stop at exit, or None when the real OpenAI API is used.
-    """
-    if os.environ.get("OPENAI_API_KEY"):
-        print(f"{prefix} Using OpenAI (OPENAI_API_KEY is set)", flush=True)
-        return None
-    server = ModelServer(DEMO_MODEL.model_copy()).start()
-    os.environ["OPENAI_BASE_URL"] = server.base_url
-    os.environ["OPENAI_API_KEY"] = "kern-local"
-    print(f"{prefix} No OPENAI_API_KEY: using the bundled model server at {server.base_url}", flush=True)
-    return server
 
 
 def demo_os() -> AgentOS:

@@ -63,7 +63,8 @@ def serve(target: str | None = None, host: str = DEFAULT_HOST, port: int = DEFAU
         if target:
             agent_os = load_os(target)
         else:
-            from kern.os.demo import demo_os, local_model_unless_api_key
+            from kern.demo import local_model_unless_api_key
+            from kern.os.demo import demo_os
 
             model_server = local_model_unless_api_key(PREFIX)
             agent_os = demo_os()
