@@ -10,6 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from kern.db.base import BaseDb
 from kern.models.base import Model
+from kern.run.agent import RunOutput
+from kern.run.team import TeamRunOutput
 from kern.tools import Function
 
 
@@ -113,3 +115,19 @@ class RunRequest(BaseModel):
     parent_run_id: str | None = None
     stream: bool = True
     """Use the model's streaming API (events are streamed either way)."""
+
+
+def run_record(spec: ComponentSpec, request: RunRequest, **fields: Any) -> RunOutput:
+    """A `RunOutput` (or `TeamRunOutput` for a team) of `spec` running `request`, with `fields` set."""
+    common: dict[str, Any] = {
+        "run_id": request.run_id,
+        "session_id": request.session_id,
+        "user_id": request.user_id,
+        "parent_run_id": request.parent_run_id,
+        "input": request.input,
+        "model": spec.model.id,
+        **fields,
+    }
+    if isinstance(spec, TeamSpec):
+        return TeamRunOutput(team_id=spec.id, team_name=spec.name, **common)
+    return RunOutput(agent_id=spec.id, agent_name=spec.name, **common)

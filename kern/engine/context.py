@@ -11,8 +11,7 @@ from kern.engine.events import AGENT_EVENTS, TEAM_EVENTS, EventFactory, EventKin
 from kern.messages import Message
 from kern.run.agent import RunOutput
 from kern.run.base import Metrics, RunStatus, ToolExecution
-from kern.run.team import TeamRunOutput
-from kern.specs import ComponentSpec, RunRequest, TeamSpec
+from kern.specs import ComponentSpec, RunRequest, TeamSpec, run_record
 from kern.tools import Function
 
 
@@ -71,25 +70,15 @@ class RunContext:
     def output(self, status: RunStatus, error: str | None = None) -> RunOutput:
         """The run's record as it stands."""
         self.metrics.duration = time.monotonic() - self.started_at
-        fields: dict[str, Any] = {
-            "run_id": self.request.run_id,
-            "session_id": self.request.session_id,
-            "user_id": self.request.user_id,
-            "parent_run_id": self.request.parent_run_id,
-            "input": self.request.input,
-            "content": self.content,
-            "status": status,
-            "error": error,
-            "messages": self.messages,
-            "tools": self.tool_executions,
-            "metrics": self.metrics,
-            "model": self.spec.model.id,
-        }
-        if self.is_team:
-            return TeamRunOutput(
-                team_id=self.spec.id,
-                team_name=self.spec.name,
-                member_responses=self.member_responses,
-                **fields,
-            )
-        return RunOutput(agent_id=self.spec.id, agent_name=self.spec.name, **fields)
+        extra = {"member_responses": self.member_responses} if self.is_team else {}
+        return run_record(
+            self.spec,
+            self.request,
+            content=self.content,
+            status=status,
+            error=error,
+            messages=self.messages,
+            tools=self.tool_executions,
+            metrics=self.metrics,
+            **extra,
+        )

@@ -5,8 +5,8 @@ from __future__ import annotations
 from kern.run.agent import RunEvent, RunOutput
 from kern.run.base import BaseRunEvent, Metrics, RunStatus
 from kern.run.events import is_terminal
-from kern.run.team import TeamRunEvent, TeamRunOutput
-from kern.specs import AgentSpec, RunRequest, TeamSpec
+from kern.run.team import TeamRunEvent
+from kern.specs import AgentSpec, RunRequest, TeamSpec, run_record
 
 _CONTENT = (RunEvent.run_content, TeamRunEvent.run_content)
 
@@ -60,18 +60,12 @@ class MemberTracker:
 
     def output(self) -> RunOutput:
         """The member's run as the team run records it."""
-        fields = {
-            "run_id": self.request.run_id,
-            "session_id": self.request.session_id,
-            "user_id": self.request.user_id,
-            "parent_run_id": self.request.parent_run_id,
-            "input": self.request.input,
-            "content": self.content,
-            "status": self.status if self.finished else RunStatus.cancelled,
-            "error": self.error,
-            "metrics": self.metrics,
-            "model": self.member.model.id,
-        }
-        if isinstance(self.member, TeamSpec):
-            return TeamRunOutput(team_id=self.member.id, team_name=self.member.name, **fields)
-        return RunOutput(agent_id=self.member.id, agent_name=self.member.name, **fields)
+        status = self.status if self.finished else RunStatus.cancelled
+        return run_record(
+            self.member,
+            self.request,
+            content=self.content,
+            status=status,
+            error=self.error,
+            metrics=self.metrics,
+        )

@@ -164,15 +164,6 @@ async def _stream(gen: Generation, b: _ChatBuilder) -> None:
     await gen.finish(b"data: [DONE]\n\n")
 
 
-async def _respond(gen: Generation, b: _ChatBuilder) -> None:
-    await gen.think()
-    if b.reply.is_tool_call:
-        await gen.pace(len(b.reply.tool_calls))
-    for delta in chunk_words(b.reply.words, gen.config.chunk_words):
-        await gen.emit_words(None, len(delta.split()))
-    await gen.send_json(b.completion())
-
-
 def chat_producer(body: dict[str, Any], config: ModelServerConfig) -> Producer:
     """Parse a Chat Completions request and return the coroutine that answers it."""
     messages = parse_messages(body)
@@ -189,6 +180,6 @@ def chat_producer(body: dict[str, Any], config: ModelServerConfig) -> Producer:
     streaming = bool(body.get("stream"))
 
     async def produce(gen: Generation) -> None:
-        await (_stream(gen, builder) if streaming else _respond(gen, builder))
+        await (_stream(gen, builder) if streaming else gen.respond_whole(builder.reply, builder.completion))
 
     return produce

@@ -12,6 +12,7 @@ from typing import Any
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from kern.model_server.behaviour import Reply, chunk_words
 from kern.model_server.config import ModelServerConfig
 from kern.model_server.state import ServerState
 
@@ -178,6 +179,15 @@ class Generation:
             self._request_id, "completed", self.status_code, words_sent=self.words_sent
         )
         await self._send({"type": "http.response.body", "body": data, "more_body": False})
+
+    async def respond_whole(self, reply: Reply, payload: Callable[[], Any]) -> None:
+        """A non-streaming answer: think, pace the reply as if generating it, then send it whole."""
+        await self.think()
+        if reply.is_tool_call:
+            await self.pace(len(reply.tool_calls))
+        for delta in chunk_words(reply.words, self.config.chunk_words):
+            await self.emit_words(None, len(delta.split()))
+        await self.send_json(payload())
 
     async def send_json(self, payload: Any, status: int = 200) -> None:
         """Send a complete JSON response; with a drop fault, only half of it before cutting."""

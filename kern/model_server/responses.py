@@ -231,15 +231,6 @@ async def _stream(gen: Generation, b: _ResponseBuilder) -> None:
     await gen.finish(events.encode(ResponseCompletedEvent, type="response.completed", response=b.final()))
 
 
-async def _respond(gen: Generation, b: _ResponseBuilder) -> None:
-    await gen.think()
-    if b.reply.is_tool_call:
-        await gen.pace(len(b.reply.tool_calls))
-    for delta in chunk_words(b.reply.words, gen.config.chunk_words):
-        await gen.emit_words(None, len(delta.split()))
-    await gen.send_json(b.final())
-
-
 def responses_producer(body: dict[str, Any], config: ModelServerConfig) -> Producer:
     """Parse a Responses request and return the coroutine that answers it."""
     messages = parse_messages(body)
@@ -256,6 +247,6 @@ def responses_producer(body: dict[str, Any], config: ModelServerConfig) -> Produ
     streaming = bool(body.get("stream"))
 
     async def produce(gen: Generation) -> None:
-        await (_stream(gen, builder) if streaming else _respond(gen, builder))
+        await (_stream(gen, builder) if streaming else gen.respond_whole(builder.reply, builder.final))
 
     return produce
