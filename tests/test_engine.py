@@ -83,3 +83,33 @@ def test_core_does_not_import_ray() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "False", done.stderr
+
+
+def test_channel_coalesces_a_fast_stream_but_never_holds_the_terminal_event() -> None:
+    from kern.engine.channel import EventChannel
+    from kern.run.agent import RunContentEvent, RunStartedEvent
+
+    async def main() -> tuple[list[int], float]:
+        channel = EventChannel()
+        loop = asyncio.get_running_loop()
+        closed: list[float] = []
+
+        async def produce() -> None:
+            channel.emit(RunStartedEvent(run_id="r", agent_id="a", agent_name="A"))
+            await asyncio.sleep(0)
+            for i in range(200):
+                channel.emit(RunContentEvent(run_id="r", agent_id="a", agent_name="A", content=str(i)))
+                await asyncio.sleep(0.0005)
+            channel.close()
+            closed.append(loop.time())
+
+        producer = asyncio.create_task(produce())
+        sizes = [len(batch) async for batch in channel.batches(min_interval=0.5)]
+        ended = loop.time()
+        await producer
+        return sizes, ended - closed[0]
+
+    sizes, after_close = asyncio.run(main())
+    assert sizes[0] == 1, "the first event is not held back"
+    assert sum(sizes) == 201 and len(sizes) <= 3, sizes
+    assert after_close < 0.05, "closing the channel releases the last batch at once"
