@@ -4,7 +4,7 @@ event, and cancel the run when the caller walks away."""
 from __future__ import annotations
 
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import ray
@@ -14,18 +14,24 @@ from ray.exceptions import GetTimeoutError, RayActorError, RayError
 from actors.runtime import supervisor
 from kern.engine.events import failure_event
 from kern.run.agent import RunOutput
-from kern.run.base import BaseRunEvent
+from kern.run.base import BaseRunEvent, RunStatus
 from kern.run.events import is_terminal
-from kern.specs import ComponentSpec, RunRequest, TeamSpec
+from kern.specs import ComponentSpec, RunRequest, TeamSpec, run_record
 
 IDLE_TIMEOUT_SECONDS = 900.0
 """Longest wait for the next batch; the model's own timeout normally ends a stalled run long before."""
 CANCEL_TIMEOUT_SECONDS = 15.0
 
 
-def stream_run(handle: ActorHandle, spec: ComponentSpec, request: RunRequest) -> Iterator[BaseRunEvent]:
+OnLost = Callable[[], None]
+"""Told when the run's actor is lost, so the caller stops using that handle."""
+
+
+def stream_run(
+    handle: ActorHandle, spec: ComponentSpec, request: RunRequest, on_lost: OnLost
+) -> Iterator[BaseRunEvent]:
     """Run on the actor and yield its events one by one (blocking; usable from any thread)."""
-    watch = _RunWatch(spec, request)
+    watch = _RunWatch(spec, request, on_lost)
     supervisor().expect.remote(request.run_id)
     stream = handle.run.options(num_returns="streaming").remote(spec, request)
     try:
@@ -51,10 +57,10 @@ def stream_run(handle: ActorHandle, spec: ComponentSpec, request: RunRequest) ->
 
 
 async def astream_run(
-    handle: ActorHandle, spec: ComponentSpec, request: RunRequest
+    handle: ActorHandle, spec: ComponentSpec, request: RunRequest, on_lost: OnLost
 ) -> AsyncIterator[BaseRunEvent]:
     """The async twin of `stream_run`."""
-    watch = _RunWatch(spec, request)
+    watch = _RunWatch(spec, request, on_lost)
     supervisor().expect.remote(request.run_id)
     stream = handle.run.options(num_returns="streaming").remote(spec, request)
     try:
@@ -72,22 +78,30 @@ async def astream_run(
         yield watch.lost(None)
 
 
-def run_to_completion(handle: ActorHandle, spec: ComponentSpec, request: RunRequest) -> RunOutput:
+def run_to_completion(
+    handle: ActorHandle, spec: ComponentSpec, request: RunRequest, on_lost: OnLost
+) -> RunOutput:
     """Run on the actor and return the record; an interrupted caller cancels the run."""
     supervisor().expect.remote(request.run_id)
     ref = handle.run_to_completion.remote(spec, request)
     try:
         return ray.get(ref, timeout=IDLE_TIMEOUT_SECONDS)
+    except RayActorError as exc:
+        return _RunWatch(spec, request, on_lost).lost_record(exc)
     except BaseException:
         cancel_run(request.run_id, wait=False)
         raise
 
 
-async def arun_to_completion(handle: ActorHandle, spec: ComponentSpec, request: RunRequest) -> RunOutput:
+async def arun_to_completion(
+    handle: ActorHandle, spec: ComponentSpec, request: RunRequest, on_lost: OnLost
+) -> RunOutput:
     """The async twin of `run_to_completion`."""
     supervisor().expect.remote(request.run_id)
     try:
         return await handle.run_to_completion.remote(spec, request)
+    except RayActorError as exc:
+        return _RunWatch(spec, request, on_lost).lost_record(exc)
     except BaseException:
         cancel_run(request.run_id, wait=False)
         raise
@@ -117,17 +131,24 @@ async def acancel_run(run_id: str) -> bool:
 class _RunWatch:
     """Notices the run's own terminal event; makes the stand-in error event if it never comes."""
 
-    def __init__(self, spec: ComponentSpec, request: RunRequest) -> None:
+    def __init__(self, spec: ComponentSpec, request: RunRequest, on_lost: OnLost) -> None:
         self.spec = spec
         self.request = request
+        self.on_lost = on_lost
         self.ended = False
 
     def see(self, event: BaseRunEvent) -> None:
         if event.run_id == self.request.run_id and is_terminal(event):
             self.ended = True
 
+    def lost_record(self, exc: BaseException) -> RunOutput:
+        """The record of a non-streaming run whose actor died."""
+        self.on_lost()
+        return run_record(self.spec, self.request, status=RunStatus.error, error=self._reason(exc))
+
     def lost(self, exc: BaseException | None) -> BaseRunEvent:
         self.ended = True
+        self.on_lost()
         is_team = isinstance(self.spec, TeamSpec)
         key = "team" if is_team else "agent"
         identity: dict[str, Any] = {

@@ -13,7 +13,7 @@ import ray
 from ray.actor import ActorHandle
 
 from actors.members import ActorMembers
-from actors.runtime import component_actor, supervisor, use_namespace
+from actors.runtime import actor_name, component_actor, supervisor, use_namespace
 from kern.engine.channel import EventChannel
 from kern.engine.host import RunHost
 from kern.run.agent import RunOutput
@@ -68,14 +68,21 @@ class _ComponentActor:
         async def registered() -> bool:
             return await self._supervisor.register.remote(request.run_id, self._self, request.parent_run_id)
 
-        members = ActorMembers(spec, self._member_actor) if isinstance(spec, TeamSpec) else None
+        members = (
+            ActorMembers(spec, self._member_actor, self._forget_member)
+            if isinstance(spec, TeamSpec)
+            else None
+        )
         return self._host.start(spec, request, members=members, gate=registered)
 
     def _member_actor(self, member: AgentSpec | TeamSpec) -> ActorHandle:
-        key = f"{member.kind}:{member.id}"
+        key = actor_name(member)
         if key not in self._member_handles:
             self._member_handles[key] = component_actor(member)
         return self._member_handles[key]
+
+    def _forget_member(self, member: AgentSpec | TeamSpec) -> None:
+        self._member_handles.pop(actor_name(member), None)
 
 
 @ray.remote

@@ -73,4 +73,3 @@ def component_actor(spec: AgentSpec | TeamSpec) -> ActorHandle:
         name=actor_name(spec), namespace=NAMESPACE, get_if_exists=True, lifetime="detached", **options
     ).remote(NAMESPACE)
     return handle
-

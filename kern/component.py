@@ -98,8 +98,8 @@ class Component:
         """
         request = self._request(input, stream, session_id, user_id, run_id)
         if stream:
-            return client.stream_run(self.actor(), self.spec, request)
-        return client.run_to_completion(self.actor(), self.spec, request)
+            return client.stream_run(self.actor(), self.spec, request, self._forget_actor)
+        return client.run_to_completion(self.actor(), self.spec, request, self._forget_actor)
 
     async def arun(
         self,
@@ -114,11 +114,16 @@ class Component:
         request = self._request(input, stream, session_id, user_id, run_id)
         if stream:
             return self._astream(request)
-        return await client.arun_to_completion(await self._aactor(), self.spec, request)
+        return await client.arun_to_completion(await self._aactor(), self.spec, request, self._forget_actor)
 
     async def _astream(self, request: RunRequest) -> AsyncIterator[BaseRunEvent]:
-        async for event in client.astream_run(await self._aactor(), self.spec, request):
+        async for event in client.astream_run(await self._aactor(), self.spec, request, self._forget_actor):
             yield event
+
+    def _forget_actor(self) -> None:
+        """The actor died: the next run finds (or recreates) it by name."""
+        with self._actor_lock:
+            self._actor = None
 
     async def _aactor(self) -> ActorHandle:
         """`actor()` without blocking the event loop on first use (creating actors waits for them)."""

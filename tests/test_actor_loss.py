@@ -1,0 +1,63 @@
+"""A dead actor ends the run with an error event, never a hang, and the next run recreates it."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import ray
+
+from actors.runtime import NAMESPACE
+from kern.agent import Agent
+from kern.model_server import ModelServer
+from kern.run.agent import RunEvent
+from kern.run.base import RunStatus
+from kern.run.team import TeamRunEvent
+from kern.team import Team
+from tests.support import assert_one_terminal_last, model, names
+
+pytestmark = pytest.mark.usefixtures("ray_session")
+
+
+def kill(name: str) -> None:
+    ray.kill(ray.get_actor(name, namespace=NAMESPACE), no_restart=True)
+
+
+def fragile_team(server: ModelServer) -> Team:
+    members = [Agent(name="Fragile Writer", model=model(server, tokens_per_second=50, reply_words=100))]
+    return Team(name="Fragile Team", members=members, model=model(server))
+
+
+def test_member_actor_killed_mid_stream_the_leader_carries_on(server: ModelServer) -> None:
+    team = fragile_team(server)
+    events = []
+    killer: threading.Thread | None = None
+    for event in team.run("Write", stream=True):
+        events.append(event)
+        if event.event == RunEvent.run_content and killer is None:
+            killer = threading.Thread(target=kill, args=("kern:agent:fragile-writer",))
+            killer.start()
+    final = events[-1]
+    assert final.event == TeamRunEvent.run_completed, names(events)
+    tool_done = next(e for e in events if e.event == TeamRunEvent.tool_call_completed)
+    assert tool_done.content.startswith("Fragile Writer failed: the member's stream broke: ActorDiedError")
+    # The next run recreates the member's actor by name.
+    again = team.run("Write again")
+    assert [m.status for m in again.member_responses] == [RunStatus.completed]
+
+
+def test_team_actor_killed_mid_stream_ends_with_team_run_error(server: ModelServer) -> None:
+    team = fragile_team(server)
+    events = []
+    killed = False
+    for event in team.run("Write", stream=True):
+        events.append(event)
+        if event.event == RunEvent.run_content and not killed:
+            kill("kern:team:fragile-team")
+            killed = True
+    final = events[-1]
+    assert final.event == TeamRunEvent.run_error and final.error_type == "ActorLost"
+    assert "Lost the run's actor 'fragile-team'" in final.content
+    assert final.run_id == events[0].run_id
+    assert team.run("Write again").status is RunStatus.completed, "a new team actor serves the next run"
+    assert_one_terminal_last([e for e in events if e.run_id == final.run_id], final.run_id)
