@@ -8,15 +8,14 @@ from typing import Any
 
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
-from kern.model_server.behaviour import Message, Reply, ToolSpec, chunk_words, count_tokens, decide, new_id
+from kern.model_server.behaviour import Message, Reply, ToolSpec, chunk_words, count_tokens, new_id
 from kern.model_server.config import ModelServerConfig
 from kern.model_server.generation import SSE_HEADERS, Generation, Producer, sse
 from kern.model_server.parsing import (
     SYSTEM_ROLES,
     RequestError,
     content_text,
-    optional_int,
-    parse_tool_choice,
+    decide_reply,
     tool_spec,
 )
 
@@ -168,14 +167,7 @@ def chat_producer(body: dict[str, Any], config: ModelServerConfig) -> Producer:
     """Parse a Chat Completions request and return the coroutine that answers it."""
     messages = parse_messages(body)
     tools = parse_tools(body)
-    reply = decide(
-        messages,
-        tools,
-        config.reply_words,
-        max_words=optional_int(body, "max_completion_tokens", "max_tokens"),
-        tool_choice=parse_tool_choice(body.get("tool_choice")),
-        parallel_tool_calls=body.get("parallel_tool_calls") is not False,
-    )
+    reply = decide_reply(body, config, messages, tools, "max_completion_tokens", "max_tokens")
     builder = _ChatBuilder(body, reply, sum(count_tokens(m.text) for m in messages))
     streaming = bool(body.get("stream"))
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from kern.model_server.behaviour import ToolChoice, ToolSpec
+from kern.model_server.behaviour import Message, Reply, ToolChoice, ToolSpec, decide
+from kern.model_server.config import ModelServerConfig
 
 SYSTEM_ROLES = ("system", "developer")
 
@@ -79,3 +80,21 @@ def optional_int(body: dict[str, Any], *keys: str) -> int | None:
             raise RequestError(f"Invalid '{key}': expected a non-negative integer.", key)
         return value
     return None
+
+
+def decide_reply(
+    body: dict[str, Any],
+    config: ModelServerConfig,
+    messages: list[Message],
+    tools: list[ToolSpec],
+    *max_tokens_keys: str,
+) -> Reply:
+    """The model's reply to a parsed request (either API), honouring its tool choice and token cap."""
+    return decide(
+        messages,
+        tools,
+        config.reply_words,
+        max_words=optional_int(body, *max_tokens_keys),
+        tool_choice=parse_tool_choice(body.get("tool_choice")),
+        parallel_tool_calls=body.get("parallel_tool_calls") is not False,
+    )

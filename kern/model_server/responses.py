@@ -22,10 +22,10 @@ from openai.types.responses import (
 )
 from pydantic import BaseModel
 
-from kern.model_server.behaviour import Reply, ToolSpec, chunk_words, count_tokens, decide, new_id
+from kern.model_server.behaviour import Reply, ToolSpec, chunk_words, count_tokens, new_id
 from kern.model_server.config import ModelServerConfig
 from kern.model_server.generation import SSE_HEADERS, Generation, Producer, sse
-from kern.model_server.parsing import optional_int, parse_tool_choice
+from kern.model_server.parsing import decide_reply, parse_tool_choice
 from kern.model_server.responses_input import parse_messages, parse_tools
 
 
@@ -235,14 +235,7 @@ def responses_producer(body: dict[str, Any], config: ModelServerConfig) -> Produ
     """Parse a Responses request and return the coroutine that answers it."""
     messages = parse_messages(body)
     tools = parse_tools(body)
-    reply = decide(
-        messages,
-        tools,
-        config.reply_words,
-        max_words=optional_int(body, "max_output_tokens"),
-        tool_choice=parse_tool_choice(body.get("tool_choice")),
-        parallel_tool_calls=body.get("parallel_tool_calls") is not False,
-    )
+    reply = decide_reply(body, config, messages, tools, "max_output_tokens")
     builder = _ResponseBuilder(body, tools, reply, sum(count_tokens(m.text) for m in messages))
     streaming = bool(body.get("stream"))
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from kern.db import SessionRecord
 from kern.specs import AgentSpec, ComponentSpec, TeamSpec
 
 
@@ -68,15 +69,10 @@ class CancelResult(BaseModel):
     """True if the run was in flight (or pending) and is now being cancelled."""
 
 
-class SessionSummary(BaseModel):
+class SessionSummary(SessionRecord):
     """A session in the `GET /sessions` list (its runs are at `GET /sessions/{session_id}/runs`)."""
 
-    session_id: str
-    session_type: Literal["agent", "team"]
-    component_id: str
-    user_id: str | None = None
-    created_at: float
-    updated_at: float
+    runs: list[Any] = Field(default_factory=list, exclude=True)
 
 
 def agent_info(spec: ComponentSpec) -> AgentInfo:
