@@ -112,7 +112,7 @@ def cancel_run(run_id: str, *, wait: bool = True) -> bool:
     if sys.is_finalizing() or not ray.is_initialized():
         return False  # the process is exiting: its Ray connection (and local cluster) goes with it
     try:
-        ref = supervisor().cancel.remote(run_id)
+        ref: ray.ObjectRef[bool] = supervisor().cancel.remote(run_id)
         if not wait:
             return False
         return bool(ray.get(ref, timeout=CANCEL_TIMEOUT_SECONDS))
@@ -159,7 +159,8 @@ class _RunWatch:
             f"{key}_id": self.spec.id,
             f"{key}_name": self.spec.name,
         }
+        return failure_event(is_team, identity, self._reason(exc), "ActorLost")
+
+    def _reason(self, exc: BaseException | None) -> str:
         reason = f"{type(exc).__name__}: {exc}" if exc else "the stream ended without a terminal event"
-        return failure_event(
-            is_team, identity, f"Lost the run's actor {self.spec.id!r}: {reason}", "ActorLost"
-        )
+        return f"Lost the run's actor {self.spec.id!r}: {reason}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from ray.actor import ActorHandle
 from ray.exceptions import RayActorError
@@ -27,7 +28,7 @@ class ActorMembers:
     async def run(self, member_id: str, request: RunRequest) -> AsyncIterator[list[BaseRunEvent]]:
         """Stream the member's run from its actor, one batch per Ray object."""
         member = self.team.member(member_id)
-        stream = self.actor_of(member).run.options(num_returns="streaming").remote(member, request)
+        stream: Any = self.actor_of(member).run.options(num_returns="streaming").remote(member, request)
         try:
             async for ref in stream:
                 yield await ref

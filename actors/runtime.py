@@ -17,6 +17,8 @@ NAMESPACE = os.environ.get("KERN_NAMESPACE", "kern")
 SUPERVISOR_NAME = "kern-supervisor"
 DEFAULT_ACTOR_OPTIONS: dict[str, Any] = {"num_cpus": 0, "max_concurrency": 1000, "max_task_retries": 0}
 READY_TIMEOUT_SECONDS = 60.0
+ON_HEAD_NODE = {"node:__internal_head__": 0.001}
+"""The supervisor lives on the head node: worker nodes come and go (autoscaling, failures)."""
 
 _lock = threading.Lock()
 _supervisor: ActorHandle | None = None
@@ -47,7 +49,11 @@ def supervisor(*, refresh: bool = False) -> ActorHandle:
     with _lock:
         if _supervisor is None or refresh:
             _supervisor = Supervisor.options(  # type: ignore[attr-defined]
-                name=SUPERVISOR_NAME, namespace=NAMESPACE, get_if_exists=True, lifetime="detached"
+                name=SUPERVISOR_NAME,
+                namespace=NAMESPACE,
+                get_if_exists=True,
+                lifetime="detached",
+                resources=ON_HEAD_NODE,
             ).remote()
         return _supervisor
 
@@ -69,7 +75,7 @@ def component_actor(spec: AgentSpec | TeamSpec) -> ActorHandle:
     ensure_ray()
     actor_class = TeamActor if isinstance(spec, TeamSpec) else AgentActor
     options = {**DEFAULT_ACTOR_OPTIONS, **spec.ray_options}
-    handle = actor_class.options(  # type: ignore[attr-defined]
+    handle = actor_class.options(  # type: ignore[union-attr]
         name=actor_name(spec), namespace=NAMESPACE, get_if_exists=True, lifetime="detached", **options
     ).remote(NAMESPACE)
     return handle

@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import Any
 
 import ray
 from ray.actor import ActorHandle
@@ -79,8 +80,10 @@ class Supervisor:
         targets = self._subtree(run_id)
         for target in targets:
             self._live[target].cancelled = True
-        acks = [self._live[target].owner.cancel_local.remote(target) for target in targets]
-        await asyncio.wait([asyncio.ensure_future(ack) for ack in acks], timeout=ACK_TIMEOUT_SECONDS)
+        acks: list[asyncio.Future[Any]] = [
+            asyncio.ensure_future(self._live[target].owner.cancel_local.remote(target)) for target in targets
+        ]
+        await asyncio.wait(acks, timeout=ACK_TIMEOUT_SECONDS)
         return True
 
     def live_runs(self) -> dict[str, str | None]:

@@ -10,13 +10,15 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point of the `kern` command."""
     parser = argparse.ArgumentParser(prog="kern", description="kern: teams of LLM agents on Ray.")
     commands = parser.add_subparsers(dest="command", required=True)
-    demo = commands.add_parser("demo", help="run the team cancellation example on local Ray")
-    demo.add_argument("example", nargs="?", type=Path, default=Path("examples/team_run_cancellation.py"))
+    demo_command = commands.add_parser("demo", help="run the team cancellation example on local Ray")
+    demo_command.add_argument(
+        "example", nargs="?", type=Path, default=Path("examples/team_run_cancellation.py")
+    )
     commands.add_parser("model-server", help="serve the local OpenAI-compatible model", add_help=False)
-    serve = commands.add_parser("serve", help="serve an AgentOS over HTTP (default: the demo team)")
-    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=7777, help="port to listen on (default 7777)")
-    serve.add_argument(
+    serve_command = commands.add_parser("serve", help="serve an AgentOS over HTTP (default: the demo team)")
+    serve_command.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve_command.add_argument("--port", type=int, default=7777, help="port to listen on (default 7777)")
+    serve_command.add_argument(
         "target", nargs="?", help="module:attr of an AgentOS or a callable returning one (default: the demo)"
     )
     args, rest = parser.parse_known_args(argv)
@@ -25,9 +27,9 @@ def main(argv: list[str] | None = None) -> None:
 
         run_demo(args.example)
     elif args.command == "model-server":
-        from kern.model_server.cli import serve
+        from kern.model_server.cli import serve as serve_model
 
-        serve(rest)
+        serve_model(rest)
     elif args.command == "serve":
         if rest:
             parser.error(f"unrecognized arguments: {' '.join(rest)}")

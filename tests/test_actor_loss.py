@@ -61,3 +61,15 @@ def test_team_actor_killed_mid_stream_ends_with_team_run_error(server: ModelServ
     assert final.run_id == events[0].run_id
     assert team.run("Write again").status is RunStatus.completed, "a new team actor serves the next run"
     assert_one_terminal_last([e for e in events if e.run_id == final.run_id], final.run_id)
+
+
+def test_agent_actor_killed_during_a_non_streaming_run_returns_an_error_record(server: ModelServer) -> None:
+    agent = Agent(name="Fragile Soloist", model=model(server, first_token_delay=30))
+    agent.actor()
+    killer = threading.Timer(1.0, kill, args=("kern:agent:fragile-soloist",))
+    killer.start()
+    output = agent.run("Think")
+    killer.join()
+    assert output.status is RunStatus.error
+    assert output.error.startswith("Lost the run's actor 'fragile-soloist'")
+    assert Agent(name="Fragile Soloist", model=model(server)).run("Again").status is RunStatus.completed

@@ -7,7 +7,7 @@ import random
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, Literal, TypeVar
 
@@ -85,8 +85,8 @@ class BaseDb:
         """A new engine for this process."""
         raise NotImplementedError
 
-    def _insert(self, table: Table) -> Insert:
-        """The dialect's INSERT, which supports ON CONFLICT."""
+    def _insert(self, table: Table) -> Any:
+        """The dialect's INSERT (`sqlite.insert` / `postgresql.insert`), which supports ON CONFLICT."""
         raise NotImplementedError
 
     def _before_create_tables(self, conn: Connection) -> None:
@@ -214,7 +214,7 @@ class BaseDb:
         if copies:
             upserts.append(self._upsert_runs(copies, lambda new: runs.c.status.not_in(TERMINAL_STATUSES)))
 
-        touch: Insert | None = None
+        touch: Any = None
         if run.parent_run_id is None and run.session_id is not None:
             session_type, component_id = component_of(run)
             touch = self._insert(sessions).values(
@@ -375,7 +375,8 @@ class BaseDb:
 
     def _load(self, conn: Connection, rows: Sequence[RowMapping]) -> list[AnyRun]:
         """Models for `rows`, with every team's members read from their child rows."""
-        return build_runs(rows, self._descendants(conn, [r["run_id"] for r in rows]))
+        children: Mapping[str, Any] = self._descendants(conn, [r["run_id"] for r in rows])
+        return build_runs(list(rows), children)  # type: ignore[arg-type]
 
     def _descendants(self, conn: Connection, run_ids: Sequence[str]) -> dict[str, list[RowMapping]]:
         """Child rows of `run_ids` and of their children, by parent id, each list in start order."""

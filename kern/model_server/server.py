@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import socket
 import threading
 import time
@@ -55,7 +56,7 @@ class ModelServer:
             log_level="warning",
             log_config=None,
             lifespan="off",
-            timeout_graceful_shutdown=self._graceful_shutdown,
+            timeout_graceful_shutdown=math.ceil(self._graceful_shutdown),
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,7 +47,7 @@ class Model(BaseModel, ABC):
     @abstractmethod
     def stream(
         self, messages: list[Message], tools: list[dict[str, Any]]
-    ) -> AsyncIterator[TextDelta | ModelResponse]:
+    ) -> AsyncGenerator[TextDelta | ModelResponse]:
         """Yield text deltas as they arrive, then one `ModelResponse` with the whole reply.
 
         Closing the iterator (or cancelling the task consuming it) closes the HTTP stream at once.

@@ -29,7 +29,8 @@ async def first_of(step: asyncio.Future[T], disconnected: asyncio.Future[None]) 
     When the client went away first, `step` is cancelled and awaited (its own error is not raised).
     """
     try:
-        await asyncio.wait({step, disconnected}, return_when=asyncio.FIRST_COMPLETED)
+        waiting: set[asyncio.Future[Any]] = {step, disconnected}
+        await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
     finally:
         if not step.done():  # the client went away, or this task itself is being cancelled
             step.cancel()

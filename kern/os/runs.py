@@ -47,7 +47,7 @@ def component_router(agent_os: AgentOS, kind: Kind) -> APIRouter:
         spec = component.spec
         return team_info(spec) if isinstance(spec, TeamSpec) else agent_info(spec)
 
-    @router.get("", response_model=list[info_model], summary=f"List {plural}")
+    @router.get("", response_model=list[info_model], summary=f"List {plural}")  # type: ignore[valid-type]
     async def list_components() -> list[AgentInfo]:
         return [describe(c) for c in (agent_os.teams if kind == "team" else agent_os.agents).values()]
 

@@ -98,7 +98,7 @@ def team_info(spec: TeamSpec) -> TeamInfo:
     )
 
 
-def _common(spec: ComponentSpec) -> dict[str, object]:
+def _common(spec: ComponentSpec) -> dict[str, Any]:
     return {
         "id": spec.id,
         "name": spec.name,

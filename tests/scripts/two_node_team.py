@@ -12,6 +12,7 @@ import threading
 import ray
 from ray.cluster_utils import Cluster
 
+from actors.runtime import ON_HEAD_NODE
 from kern.agent import Agent
 from kern.model_server import ModelServer
 from kern.run.agent import RunEvent
@@ -38,7 +39,9 @@ def run_checks(server: ModelServer, cluster: Cluster, member_node: object) -> No
         model=model(server, tokens_per_second=50, reply_words=2000),
         ray_options={"resources": {"member_node": 0.01}},
     )
-    team = Team(name="Remote Team", members=[writer], model=model(server))
+    team = Team(
+        name="Remote Team", members=[writer], model=model(server), ray_options={"resources": ON_HEAD_NODE}
+    )
 
     events: list = []
     for event in team.run("Write", stream=True):

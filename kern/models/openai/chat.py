@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import openai
@@ -31,7 +31,7 @@ class OpenAIChat(OpenAIModel):
 
     async def stream(
         self, messages: list[Message], tools: list[dict[str, Any]]
-    ) -> AsyncIterator[TextDelta | ModelResponse]:
+    ) -> AsyncGenerator[TextDelta | ModelResponse]:
         """Stream the reply; the HTTP stream is closed in `finally`, so a cancel stops it at once."""
         endpoint = self.describe_endpoint()
         try:
