@@ -273,3 +273,34 @@ def test_cancel_from_another_process(server: ModelServer) -> None:
             output = done.stdout
     assert "CANCELLED" in output.split(), output
     assert names(events)[-2:] == ["RunCancelled", "TeamRunCancelled"]
+
+
+def test_cancel_reaches_members_of_nested_teams(server: ModelServer) -> None:
+    inner = make_team(server, member_speed=50, member_words=2000)
+    outer = Team(name="Studio", members=[inner, Agent(name="Critic", model=model(server))], model=model(server))
+    events, cancelled = run_and_cancel(outer, lambda evs: evs[-1].event == RunEvent.run_content)
+    assert cancelled is True
+    outer_id = events[0].run_id
+    assert_one_terminal_last(events, outer_id)
+    inner_id = next(e.run_id for e in events if e.event == TeamRunEvent.run_started and e.run_id != outer_id)
+    terminals = [(e.event.value, e.run_id) for e in events if is_terminal(e)]
+    member_id = terminals[0][1]
+    assert terminals == [
+        ("RunCancelled", member_id),
+        ("TeamRunCancelled", inner_id),
+        ("TeamRunCancelled", outer_id),
+    ]
+
+
+def test_member_events_can_be_left_out_of_the_team_stream(server: ModelServer) -> None:
+    team = make_team(server, stream_member_events=False)
+    events = list(team.run("Write a story", stream=True))
+    assert names(events) == [
+        "TeamRunStarted",
+        "TeamToolCallStarted",
+        "TeamToolCallCompleted",
+        "TeamRunContent",
+        "TeamRunContentCompleted",
+        "TeamRunCompleted",
+    ]
+    assert events[2].content.startswith("Once upon a time"), "the member's answer is still the tool result"
