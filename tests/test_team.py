@@ -277,7 +277,9 @@ def test_cancel_from_another_process(server: ModelServer) -> None:
 
 def test_cancel_reaches_members_of_nested_teams(server: ModelServer) -> None:
     inner = make_team(server, member_speed=50, member_words=2000)
-    outer = Team(name="Studio", members=[inner, Agent(name="Critic", model=model(server))], model=model(server))
+    outer = Team(
+        name="Studio", members=[inner, Agent(name="Critic", model=model(server))], model=model(server)
+    )
     events, cancelled = run_and_cancel(outer, lambda evs: evs[-1].event == RunEvent.run_content)
     assert cancelled is True
     outer_id = events[0].run_id
