@@ -23,23 +23,18 @@ class OpenAIChat(OpenAIModel):
         request: dict[str, Any] = {"model": self.id, "messages": to_chat_messages(messages)}
         if tools:
             request["tools"] = to_chat_tools(tools)
-        if self.temperature is not None:
-            request["temperature"] = self.temperature
-        if self.max_output_tokens is not None:
-            request["max_completion_tokens"] = self.max_output_tokens
-        return request
+        return {**request, **self.sampling("max_completion_tokens")}
 
     async def stream(
         self, messages: list[Message], tools: list[dict[str, Any]]
     ) -> AsyncGenerator[TextDelta | ModelResponse]:
         """Stream the reply; the HTTP stream is closed in `finally`, so a cancel stops it at once."""
         endpoint = self.describe_endpoint()
-        try:
-            stream = await self.client.chat.completions.create(
+        stream = await self.call(
+            self.client.chat.completions.create(
                 **self._request(messages, tools), stream=True, stream_options={"include_usage": True}
             )
-        except openai.APIError as exc:
-            raise to_model_error(exc, model_id=self.id, endpoint=endpoint) from exc
+        )
         reply = ModelResponse()
         calls: dict[int, ToolCall] = {}
         finished = False
@@ -73,10 +68,7 @@ class OpenAIChat(OpenAIModel):
 
     async def response(self, messages: list[Message], tools: list[dict[str, Any]]) -> ModelResponse:
         """One non-streaming call."""
-        try:
-            result = await self.client.chat.completions.create(**self._request(messages, tools))
-        except openai.APIError as exc:
-            raise to_model_error(exc, model_id=self.id, endpoint=self.describe_endpoint()) from exc
+        result = await self.call(self.client.chat.completions.create(**self._request(messages, tools)))
         message = result.choices[0].message
         reply = ModelResponse(content=message.content or "")
         for call in message.tool_calls or []:

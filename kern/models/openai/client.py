@@ -5,12 +5,16 @@ from __future__ import annotations
 import asyncio
 import os
 import weakref
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 import openai
 from pydantic import PrivateAttr, model_validator
 
 from kern.models.base import Model
+from kern.models.openai.errors import to_model_error
+
+T = TypeVar("T")
 
 ClientsBySettings = dict[tuple[object, ...], openai.AsyncOpenAI]
 _CLIENTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ClientsBySettings] = (
@@ -74,6 +78,22 @@ class OpenAIModel(Model):
         state = super().__getstate__()
         state["__pydantic_private__"] = {"_client": None}
         return state
+
+    def sampling(self, max_tokens_field: str) -> dict[str, Any]:
+        """Temperature and the output cap, under this API's field names."""
+        options: dict[str, Any] = {}
+        if self.temperature is not None:
+            options["temperature"] = self.temperature
+        if self.max_output_tokens is not None:
+            options[max_tokens_field] = self.max_output_tokens
+        return options
+
+    async def call(self, request: Awaitable[T]) -> T:
+        """Await one SDK request; its errors become `ModelError`s that name the cause."""
+        try:
+            return await request
+        except openai.APIError as exc:
+            raise to_model_error(exc, model_id=self.id, endpoint=self.describe_endpoint()) from exc
 
     def describe_endpoint(self) -> str:
         """Where this model's requests go, for error messages."""

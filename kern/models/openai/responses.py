@@ -26,21 +26,14 @@ class OpenAIResponses(OpenAIModel):
             request["instructions"] = instructions
         if tools:
             request["tools"] = to_responses_tools(tools)
-        if self.temperature is not None:
-            request["temperature"] = self.temperature
-        if self.max_output_tokens is not None:
-            request["max_output_tokens"] = self.max_output_tokens
-        return request
+        return {**request, **self.sampling("max_output_tokens")}
 
     async def stream(
         self, messages: list[Message], tools: list[dict[str, Any]]
     ) -> AsyncGenerator[TextDelta | ModelResponse]:
         """Stream the reply; the HTTP stream is closed in `finally`, so a cancel stops it at once."""
         endpoint = self.describe_endpoint()
-        try:
-            stream = await self.client.responses.create(**self._request(messages, tools), stream=True)
-        except openai.APIError as exc:
-            raise to_model_error(exc, model_id=self.id, endpoint=endpoint) from exc
+        stream = await self.call(self.client.responses.create(**self._request(messages, tools), stream=True))
         reply = ModelResponse()
         completed = False
         try:
@@ -75,10 +68,7 @@ class OpenAIResponses(OpenAIModel):
 
     async def response(self, messages: list[Message], tools: list[dict[str, Any]]) -> ModelResponse:
         """One non-streaming call."""
-        try:
-            result = await self.client.responses.create(**self._request(messages, tools))
-        except openai.APIError as exc:
-            raise to_model_error(exc, model_id=self.id, endpoint=self.describe_endpoint()) from exc
+        result = await self.call(self.client.responses.create(**self._request(messages, tools)))
         reply = ModelResponse(content=result.output_text or "")
         for item in result.output:
             if item.type == "function_call":
