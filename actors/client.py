@@ -1,18 +1,22 @@
-"""The caller's side of a run on an actor: flatten batches into events, turn actor loss into an error
-event, and cancel the run when the caller walks away."""
+"""The caller's side of a run on an actor: decode its frames from the link into events, turn actor loss
+into an error event, and cancel the run when the caller walks away."""
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import ray
 from ray.actor import ActorHandle
-from ray.exceptions import GetTimeoutError, RayActorError, RayError
+from ray.exceptions import RayActorError, RayError
 
+from actors import link
 from actors.runtime import supervisor
 from kern.engine.events import failure_event
+from kern.engine.frames import FrameDecoder
+from kern.engine.inbox import AsyncInbox, LinkBroken, ThreadInbox
 from kern.run.agent import RunOutput
 from kern.run.base import BaseRunEvent, RunStatus
 from kern.run.events import is_terminal
@@ -20,38 +24,50 @@ from kern.specs import ComponentSpec, RunRequest, TeamSpec, run_record
 
 IDLE_TIMEOUT_SECONDS = 900.0
 """Longest wait for the next batch; the model's own timeout normally ends a stalled run long before."""
+START_TIMEOUT_SECONDS = 60.0
+"""Longest wait for the actor to take the run."""
 CANCEL_TIMEOUT_SECONDS = 15.0
 
 
 OnLost = Callable[[], None]
 """Told when the run's actor is lost, so the caller stops using that handle."""
 
+_BROKEN = (RayError, LinkBroken, TimeoutError)
+
 
 def stream_run(
     handle: ActorHandle, spec: ComponentSpec, request: RunRequest, on_lost: OnLost
 ) -> Iterator[BaseRunEvent]:
-    """Run on the actor and yield its events one by one (blocking; usable from any thread)."""
+    """Run on the actor and yield its events one by one (blocking; usable from any thread).
+
+    The frames come over this process's link to the actor, read on a background event loop.
+    """
     watch = _RunWatch(spec, request, on_lost)
     supervisor().expect.remote(request.run_id)
-    stream = handle.run.options(num_returns="streaming").remote(spec, request)
+    loop = link.background_loop()
+    inbox = ThreadInbox(request.run_id)
+
+    async def open_route() -> link.LinkReader:
+        reader = link.reader(handle)
+        reader.open(request.run_id, inbox)
+        return reader
+
+    reader = asyncio.run_coroutine_threadsafe(open_route(), loop).result(timeout=START_TIMEOUT_SECONDS)
+    decoder = FrameDecoder()
     try:
-        while True:
-            ready, _ = ray.wait([stream], timeout=IDLE_TIMEOUT_SECONDS)
-            if not ready:
-                raise GetTimeoutError(f"no event from run {request.run_id} for {IDLE_TIMEOUT_SECONDS:.0f} s")
-            try:
-                ref = next(stream)
-            except StopIteration:
-                break
-            for event in ray.get(ref, timeout=IDLE_TIMEOUT_SECONDS):
+        ray.get(handle.start.remote(spec, request, reader.link_id), timeout=START_TIMEOUT_SECONDS)
+        for frames in inbox.batches(IDLE_TIMEOUT_SECONDS):
+            for frame in frames:
+                event = decoder.decode(frame)
                 watch.see(event)
                 yield event
-    except RayError as exc:
+    except _BROKEN as exc:
         if not watch.ended:
             yield watch.lost(exc)
     finally:
+        loop.call_soon_threadsafe(reader.close, request.run_id)
         if not watch.ended:
-            cancel_run(request.run_id, wait=False)
+            _walk_away(handle, request.run_id)
     if not watch.ended:
         yield watch.lost(None)
 
@@ -59,23 +75,40 @@ def stream_run(
 async def astream_run(
     handle: ActorHandle, spec: ComponentSpec, request: RunRequest, on_lost: OnLost
 ) -> AsyncIterator[BaseRunEvent]:
-    """The async twin of `stream_run`."""
+    """The async twin of `stream_run`: the link is read on the caller's own event loop."""
     watch = _RunWatch(spec, request, on_lost)
     supervisor().expect.remote(request.run_id)
-    stream = handle.run.options(num_returns="streaming").remote(spec, request)
+    reader = link.reader(handle)
+    inbox = AsyncInbox(request.run_id)
+    reader.open(request.run_id, inbox)
+    decoder = FrameDecoder()
     try:
-        async for ref in stream:
-            for event in await ref:
+        started = asyncio.ensure_future(handle.start.remote(spec, request, reader.link_id))
+        await asyncio.wait_for(started, START_TIMEOUT_SECONDS)
+        async for frames in inbox.batches(IDLE_TIMEOUT_SECONDS):
+            for frame in frames:
+                event = decoder.decode(frame)
                 watch.see(event)
                 yield event
-    except RayError as exc:
+    except _BROKEN as exc:
         if not watch.ended:
             yield watch.lost(exc)
     finally:
+        reader.close(request.run_id)
         if not watch.ended:
-            cancel_run(request.run_id, wait=False)
+            _walk_away(handle, request.run_id)
     if not watch.ended:
         yield watch.lost(None)
+
+
+def _walk_away(handle: ActorHandle, run_id: str) -> None:
+    """The caller left before the run ended: tell the run's actor directly (one hop, no supervisor)."""
+    if sys.is_finalizing() or not ray.is_initialized():
+        return
+    try:
+        handle.cancel_local.remote(run_id)
+    except RayError:
+        pass  # the actor is gone, and its run with it
 
 
 def run_to_completion(

@@ -1,4 +1,4 @@
-"""`AgentActor` and `TeamActor`: long-lived async actors, each run an asyncio task streaming batches.
+"""`AgentActor` and `TeamActor`: long-lived async actors, each run an asyncio task, its frames on a link.
 
 Each run brings its own spec (model, tools, members), so two callers with different settings for the
 same agent id never overwrite each other, and any process can use an actor it finds by name.
@@ -8,23 +8,23 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 
 import ray
 from ray.actor import ActorHandle
 
 from actors.members import ActorMembers
 from actors.runtime import actor_name, component_actor, supervisor, use_namespace
-from kern.engine.channel import EventChannel
+from kern.engine.frames import Batch
 from kern.engine.host import RunHost
+from kern.engine.outbox import DiscardingOutbox, Outbox
 from kern.run.agent import RunOutput
-from kern.run.base import BaseRunEvent
 from kern.specs import AgentSpec, RunRequest, TeamSpec
 
-BATCH_INTERVAL_SECONDS = 0.02
-"""At most one Ray object per run every 20 ms: a fast stream is coalesced (an object costs about as much
-as a few hundred events), an event that comes more than 20 ms after the previous object is not held,
-and neither the first nor the terminal event ever waits. Measured on the team path (2 cores): 9.2k
-member events/s at 5 ms, 11.0k at 20 ms (benchmarks/run.py --only team)."""
+LINK_INTERVAL_SECONDS = 0.005
+"""At most one Ray object per link every 5 ms: under load a batch carries the frames of every run on the
+link (an object costs about as much as a few hundred frames), a frame that comes later than that after
+the previous batch waits for nothing, and a run's first and terminal frames never wait."""
 
 
 class _ComponentActor:
@@ -36,25 +36,36 @@ class _ComponentActor:
         self._supervisor = supervisor()
         self._self: ActorHandle = ray.get_runtime_context().current_actor
         self._member_handles: dict[str, ActorHandle] = {}
+        self._links: dict[str, _Link] = {}
 
-    async def run(self, spec: AgentSpec | TeamSpec, request: RunRequest) -> AsyncIterator[list[BaseRunEvent]]:
-        """Execute one run, yielding batches of its events. Leaving early cancels the run."""
-        channel, _ = self._start(spec, request)
+    async def open_link(self, link_id: str) -> AsyncIterator[Batch]:
+        """The link to one consumer: batches of frames of every run it starts here with `start`.
+
+        When the consumer goes away (it closes the link, or its process dies), its runs are cancelled.
+        """
+        link = self._link(link_id)
         try:
-            async for batch in channel.batches(min_interval=BATCH_INTERVAL_SECONDS):
+            async for batch in link.outbox.batches():
                 yield batch
         finally:
-            self._host.cancel(request.run_id)
-            self._supervisor.finish.remote(request.run_id)
+            self._links.pop(link_id, None)
+            for run_id in list(link.runs):
+                self._host.cancel(run_id)
+
+    def start(self, spec: AgentSpec | TeamSpec, request: RunRequest, link_id: str) -> None:
+        """Start a run whose frames go to the consumer's link; returns once the run is under way."""
+        link = self._link(link_id)
+        task = self._start(spec, request, link.outbox)
+        link.runs.add(request.run_id)
+        task.add_done_callback(lambda _: link.runs.discard(request.run_id))
 
     async def run_to_completion(self, spec: AgentSpec | TeamSpec, request: RunRequest) -> RunOutput:
         """Execute one run and return its record (for non-streaming callers)."""
-        _, task = self._start(spec, request)
+        task = self._start(spec, request, DiscardingOutbox())
         try:
             return await asyncio.shield(task)
         finally:
             self._host.cancel(request.run_id)
-            self._supervisor.finish.remote(request.run_id)
 
     def cancel_local(self, run_id: str) -> bool:
         """The supervisor's cancel message: cancel this actor's run. True if it was in flight."""
@@ -64,9 +75,15 @@ class _ComponentActor:
         """Ids of the runs in flight here."""
         return self._host.run_ids()
 
+    def _link(self, link_id: str) -> _Link:
+        link = self._links.get(link_id)
+        if link is None:
+            link = self._links[link_id] = _Link(Outbox(LINK_INTERVAL_SECONDS))
+        return link
+
     def _start(
-        self, spec: AgentSpec | TeamSpec, request: RunRequest
-    ) -> tuple[EventChannel, asyncio.Task[RunOutput]]:
+        self, spec: AgentSpec | TeamSpec, request: RunRequest, outbox: Outbox
+    ) -> asyncio.Task[RunOutput]:
         async def registered() -> bool:
             return await self._supervisor.register.remote(request.run_id, self._self, request.parent_run_id)
 
@@ -75,7 +92,9 @@ class _ComponentActor:
             if isinstance(spec, TeamSpec)
             else None
         )
-        return self._host.start(spec, request, members=members, gate=registered)
+        task = self._host.start(spec, request, outbox, members=members, gate=registered)
+        task.add_done_callback(lambda _: self._supervisor.finish.remote(request.run_id))
+        return task
 
     def _member_actor(self, member: AgentSpec | TeamSpec) -> ActorHandle:
         key = actor_name(member)
@@ -85,6 +104,13 @@ class _ComponentActor:
 
     def _forget_member(self, member: AgentSpec | TeamSpec) -> None:
         self._member_handles.pop(actor_name(member), None)
+
+
+@dataclass
+class _Link:
+    outbox: Outbox
+    runs: set[str] = field(default_factory=set)
+    """Runs started over this link and still going: cancelled if the consumer goes away."""
 
 
 @ray.remote

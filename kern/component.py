@@ -42,10 +42,11 @@ class Component:
         """The Ray actor that hosts this component's runs, created (or found by name) on first use."""
         with self._actor_lock:
             if self._actor is None:
-                # Members' actors are started alongside the team's, not after it: their processes
-                # start in parallel, which is most of the cold-start time.
+                # Members' actors are started alongside the team's, and only the team's is waited
+                # for: the members' processes start while the leader's first model call is under way
+                # (a member's actor takes its first run when it is up).
                 started = [component_actor(spec) for spec in _members_first(self.spec)]
-                ray.get([handle.running.remote() for handle in started], timeout=READY_TIMEOUT_SECONDS)
+                ray.get(started[-1].running.remote(), timeout=READY_TIMEOUT_SECONDS)
                 self._actor = started[-1]
             return self._actor
 

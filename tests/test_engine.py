@@ -6,8 +6,7 @@ import asyncio
 import subprocess
 import sys
 
-from kern.engine.host import RunHost
-from kern.engine.local import LocalMembers
+from kern.engine.local import LocalLink
 from kern.model_server import ModelServer
 from kern.run.agent import RunEvent
 from kern.run.base import BaseRunEvent
@@ -26,19 +25,19 @@ def team_spec(server: ModelServer, member_speed: float = 2000) -> TeamSpec:
     return TeamSpec(id="desk", name="Desk", model=model(server), members=members)
 
 
-async def collect(host: RunHost, spec: TeamSpec, request: RunRequest, cancel_when=None) -> list[BaseRunEvent]:
+async def collect(link: LocalLink, spec: TeamSpec, request: RunRequest, cancel_when=None) -> list[BaseRunEvent]:
     events: list[BaseRunEvent] = []
-    async for batch in host.stream(spec, request, members=LocalMembers(spec, host)):
-        events.extend(batch)
+    async for event in link.events(spec, request):
+        events.append(event)
         if cancel_when is not None and cancel_when(events):
-            host.cancel(request.run_id)
+            link.host.cancel(request.run_id)
             cancel_when = None
     return events
 
 
 def test_team_run_in_process(server: ModelServer) -> None:
     request = RunRequest(input="Write")
-    events = asyncio.run(collect(RunHost(), team_spec(server), request))
+    events = asyncio.run(collect(LocalLink(), team_spec(server), request))
     assert names(events)[:3] == ["TeamRunStarted", "TeamToolCallStarted", "RunStarted"]
     assert_one_terminal_last(events, request.run_id)
     assert events[-1].event == TeamRunEvent.run_completed
@@ -48,7 +47,7 @@ def test_cancel_in_process_reaches_the_member_first(server: ModelServer) -> None
     request = RunRequest(input="Write")
     events = asyncio.run(
         collect(
-            RunHost(),
+            LocalLink(),
             team_spec(server, member_speed=100),
             request,
             cancel_when=lambda evs: sum(e.event == RunEvent.run_content for e in evs) >= 3,
@@ -60,15 +59,19 @@ def test_cancel_in_process_reaches_the_member_first(server: ModelServer) -> None
 
 def test_cancel_twice_is_idempotent_and_unknown_is_false(server: ModelServer) -> None:
     async def main() -> tuple[bool, bool, bool, list[BaseRunEvent]]:
-        host = RunHost()
+        link = LocalLink()
         spec = AgentSpec(id="w", name="W", model=model(server, first_token_delay=30))
         request = RunRequest(input="Hi")
-        channel, task = host.start(spec, request)
+        events: list[BaseRunEvent] = []
+
+        async def consume() -> None:
+            events.extend([event async for event in link.events(spec, request)])
+
+        consumer = asyncio.create_task(consume())
         await asyncio.sleep(0.2)
-        first, second = host.cancel(request.run_id), host.cancel(request.run_id)
-        await task
-        events = [event async for batch in channel.batches() for event in batch]
-        return first, second, host.cancel("unknown"), events
+        first, second = link.host.cancel(request.run_id), link.host.cancel(request.run_id)
+        await consumer
+        return first, second, link.host.cancel("unknown"), events
 
     first, second, unknown, events = asyncio.run(main())
     assert (first, second, unknown) == (True, True, False)
@@ -85,31 +88,41 @@ def test_core_does_not_import_ray() -> None:
     assert done.stdout.strip() == "False", done.stderr
 
 
-def test_channel_coalesces_a_fast_stream_but_never_holds_the_terminal_event() -> None:
-    from kern.engine.channel import EventChannel
-    from kern.run.agent import RunContentEvent, RunStartedEvent
+def test_outbox_coalesces_many_runs_but_never_holds_first_or_terminal_frames() -> None:
+    """One batch per interval carries every run's frames; a start or terminal frame goes at once."""
+    from kern.engine.frames import content_frame, event_frame
+    from kern.engine.outbox import Outbox
+    from kern.run.agent import RunCompletedEvent, RunStartedEvent
 
-    async def main() -> tuple[list[int], float]:
-        channel = EventChannel()
+    async def main() -> tuple[list[tuple[float, list[str], int]], float]:
+        outbox = Outbox(interval=0.3)
         loop = asyncio.get_running_loop()
-        closed: list[float] = []
+        t0 = loop.time()
+        taken: list[tuple[float, list[str], int]] = []
+        done = asyncio.Event()
 
-        async def produce() -> None:
-            channel.emit(RunStartedEvent(run_id="r", agent_id="a", agent_name="A"))
-            await asyncio.sleep(0)
-            for i in range(200):
-                channel.emit(RunContentEvent(run_id="r", agent_id="a", agent_name="A", content=str(i)))
-                await asyncio.sleep(0.0005)
-            channel.close()
-            closed.append(loop.time())
+        async def take() -> None:
+            async for batch in outbox.batches():
+                taken.append((loop.time() - t0, sorted(batch), sum(map(len, batch.values()))))
+                if any(frame[1] == "RunCompleted" for frames in batch.values() for frame in frames):
+                    done.set()
 
-        producer = asyncio.create_task(produce())
-        sizes = [len(batch) async for batch in channel.batches(min_interval=0.5)]
-        ended = loop.time()
-        await producer
-        return sizes, ended - closed[0]
+        reader = asyncio.create_task(take())
+        start = RunStartedEvent(run_id="r1", agent_id="a", agent_name="A")
+        outbox.put("r1", [event_frame(start)], urgent=True)
+        while loop.time() - t0 < 1.0:  # two runs streaming fast, for three intervals and more
+            outbox.put("r1", [content_frame("r1", "RunContent", "a")])
+            outbox.put("r2", [content_frame("r2", "RunContent", "b")])
+            await asyncio.sleep(0.002)
+        end = RunCompletedEvent(run_id="r1", agent_id="a", agent_name="A")
+        outbox.put("r1", [event_frame(end)], urgent=True)
+        sent_end = loop.time() - t0
+        await asyncio.wait_for(done.wait(), 5)
+        reader.cancel()
+        return taken, sent_end
 
-    sizes, after_close = asyncio.run(main())
-    assert sizes[0] == 1, "the first event is not held back"
-    assert sum(sizes) == 201 and len(sizes) <= 3, sizes
-    assert after_close < 0.05, "closing the channel releases the last batch at once"
+    taken, sent_end = asyncio.run(main())
+    assert taken[0][0] < 0.05, "the first frame is not held back"
+    assert 3 <= len(taken) <= 6, f"hundreds of frames in one batch per interval, not one each: {taken}"
+    assert all(runs == ["r1", "r2"] for _, runs, _ in taken[1:]), "both runs' frames share each batch"
+    assert taken[-1][0] - sent_end < 0.05, "the terminal frame is not held back"

@@ -6,13 +6,16 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from kern.engine.channel import EventChannel
 from kern.engine.events import AGENT_EVENTS, TEAM_EVENTS, EventFactory, EventKind
+from kern.engine.frames import Frame, content_frame, event_frame
+from kern.engine.outbox import Outbox
 from kern.messages import Message
 from kern.run.agent import RunOutput
 from kern.run.base import Metrics, RunStatus, ToolExecution
 from kern.specs import ComponentSpec, RunRequest, TeamSpec, run_record
 from kern.tools import Function
+
+_URGENT: frozenset[EventKind] = frozenset({"started", "completed", "cancelled", "error"})
 
 
 @dataclass
@@ -21,7 +24,10 @@ class RunContext:
 
     spec: ComponentSpec
     request: RunRequest
-    channel: EventChannel
+    outbox: Outbox
+    """The link to whoever started the run."""
+    route: str
+    """The run's route on that link: the id of the run its consumer started (this one, or its team's)."""
     tools: list[Function] = field(default_factory=list)
     messages: list[Message] = field(default_factory=list)
     content: str = ""
@@ -48,6 +54,7 @@ class RunContext:
         identity[f"{key}_id"] = self.spec.id
         identity[f"{key}_name"] = self.spec.name
         self.events = EventFactory(TEAM_EVENTS if self.is_team else AGENT_EVENTS, identity)
+        self._content_name = self.events.name("content")
 
     @property
     def run_id(self) -> str:
@@ -55,8 +62,13 @@ class RunContext:
         return self.request.run_id
 
     def emit(self, kind: EventKind, **fields: Any) -> None:
-        """Emit one event of this run."""
-        self.channel.emit(self.events.make(kind, **fields))
+        """Emit one event of this run; its first and terminal events are never held back."""
+        urgent = kind in _URGENT
+        self.outbox.put(self.route, [event_frame(self.events.make(kind, **fields))], urgent=urgent)
+
+    def forward(self, frames: list[Frame]) -> None:
+        """Pass on frames of a member's run, as they are, in this run's route."""
+        self.outbox.put(self.route, frames)
 
     def add_content(self, text: str) -> None:
         """Record and stream a piece of the answer."""
@@ -65,7 +77,7 @@ class RunContext:
         if self.metrics.time_to_first_token is None:
             self.metrics.time_to_first_token = time.monotonic() - self.started_at
         self.content += text
-        self.emit("content", content=text)
+        self.outbox.put(self.route, [content_frame(self.run_id, self._content_name, text)])
 
     def output(self, status: RunStatus, error: str | None = None) -> RunOutput:
         """The run's record as it stands."""

@@ -45,6 +45,10 @@ class EventFactory:
         self._classes = classes
         self._identity = identity
 
+    def name(self, kind: EventKind) -> str:
+        """The event name of this kind (`RunContent` or `TeamRunContent`...)."""
+        return str(self._classes[kind].model_fields["event"].default)
+
     def make(self, kind: EventKind, **fields: Any) -> BaseRunEvent:
         """One event of this run."""
         return self._classes[kind](**self._identity, **fields)

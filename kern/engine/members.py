@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from kern.run.agent import RunEvent, RunOutput
-from kern.run.base import BaseRunEvent, Metrics, RunStatus
-from kern.run.events import is_terminal
-from kern.run.team import TeamRunEvent
+from kern.engine.frames import Frame, is_terminal_frame
+from kern.run.agent import RunOutput
+from kern.run.base import Metrics, RunStatus
 from kern.specs import AgentSpec, RunRequest, TeamSpec, run_record
-
-_CONTENT = (RunEvent.run_content, TeamRunEvent.run_content)
 
 
 class MemberTracker:
@@ -27,15 +24,16 @@ class MemberTracker:
         """Whether the member's terminal event was seen (or its stream broke)."""
         return self.status.is_terminal
 
-    def observe(self, batch: list[BaseRunEvent]) -> None:
-        """Take note of a batch from the member's stream."""
-        for event in batch:
-            if event.run_id != self.request.run_id:
+    def observe(self, frames: list[Frame]) -> None:
+        """Take note of frames from the member's stream (content deltas are read, not decoded)."""
+        for frame in frames:
+            if frame[0] != self.request.run_id:
                 continue
-            kind = getattr(event, "event", None)
-            if kind in _CONTENT:
-                self.content += getattr(event, "content", "")
-            elif is_terminal(event):
+            payload = frame[3]
+            if isinstance(payload, str):
+                self.content += payload
+            elif is_terminal_frame(frame):
+                event = payload
                 self.status = getattr(event, "status", RunStatus.error)
                 self.metrics = getattr(event, "metrics", self.metrics)
                 if self.status is RunStatus.completed:

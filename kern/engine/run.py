@@ -67,7 +67,6 @@ async def execute_run(ctx: RunContext, body: RunBody, gate: Gate | None = None) 
     else:
         ctx.emit("error", content=error or "", error_type=error_type, partial_content=ctx.content,
                  metrics=ctx.metrics)  # fmt: skip
-    ctx.channel.close()
     return output
 
 

@@ -7,10 +7,10 @@ from collections.abc import AsyncIterator
 from typing import Literal, Protocol
 
 from kern.engine.context import RunContext
+from kern.engine.frames import Frame
 from kern.engine.loop import model_loop
 from kern.engine.members import MemberTracker
 from kern.engine.run import RunBody
-from kern.run.base import BaseRunEvent
 from kern.specs import RunRequest, TeamSpec
 from kern.tools import Function
 
@@ -21,8 +21,8 @@ MEMBER_DRAIN_SECONDS = 5.0
 class MemberRunner(Protocol):
     """How a leader reaches its members: in-process, or on their Ray actors."""
 
-    def run(self, member_id: str, request: RunRequest) -> AsyncIterator[list[BaseRunEvent]]:
-        """Start a member's run and yield its event batches until its terminal event."""
+    def run(self, member_id: str, request: RunRequest) -> AsyncIterator[list[Frame]]:
+        """Start a member's run and yield its frames (its own members' too) until its terminal frame."""
         ...
 
     async def cancel(self, member_id: str, run_id: str) -> None:
@@ -95,7 +95,10 @@ async def run_member(ctx: RunContext, members: MemberRunner, member_id: str, tas
         await asyncio.shield(pump)
     except asyncio.CancelledError:
         if not pump.done():
-            await members.cancel(member_id, request.run_id)
+            # Not awaited before the drain: a cancel from the supervisor is already on its way to the
+            # member, and this one covers a team run cancelled on its own (its caller walked away).
+            asking = asyncio.ensure_future(members.cancel(member_id, request.run_id))
+            asking.add_done_callback(_ignore_failure)
             await asyncio.wait({pump}, timeout=MEMBER_DRAIN_SECONDS)
             pump.cancel()
         ctx.member_responses.append(tracker.output())
@@ -104,13 +107,19 @@ async def run_member(ctx: RunContext, members: MemberRunner, member_id: str, tas
     return tracker.tool_result()
 
 
-async def _pump(ctx: RunContext, stream: AsyncIterator[list[BaseRunEvent]], tracker: MemberTracker) -> None:
+async def _pump(ctx: RunContext, stream: AsyncIterator[list[Frame]], tracker: MemberTracker) -> None:
     forward = isinstance(ctx.spec, TeamSpec) and ctx.spec.stream_member_events
     try:
-        async for batch in stream:
-            tracker.observe(batch)
+        async for frames in stream:
+            tracker.observe(frames)
             if forward:
-                ctx.channel.extend(batch)
+                ctx.forward(frames)
     except Exception as exc:
         tracker.fail(f"the member's stream broke: {type(exc).__name__}: {exc}")
     tracker.fail("the member's stream ended without a terminal event")
+
+
+def _ignore_failure(future: asyncio.Future[None]) -> None:
+    """An unreachable member still gets its error event from the pump; its cancel's failure is moot."""
+    if not future.cancelled():
+        future.exception()

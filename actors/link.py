@@ -1,0 +1,104 @@
+"""Links: one long-lived Ray stream per (actor, consuming event loop) that carries every run's frames.
+
+A process that starts runs on an actor opens one link to it (per event loop) and keeps it: the actor's
+`open_link` generator yields batches of frames of all the runs this consumer started there, and the
+reader here splits them by route into per-run inboxes. So the Ray objects per second are bounded per
+link (one batch per outbox interval at most), not multiplied by runs and tokens. A link left idle is
+closed; a broken link (the actor died) fails every run on it, each with its own error event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import uuid
+from typing import Any
+
+import ray
+from ray.actor import ActorHandle
+from ray.exceptions import RayError
+
+from kern.engine.inbox import Demux, LinkBroken
+
+IDLE_LINK_SECONDS = 60.0
+"""A link with no run on it for this long is closed (the next run opens a new one)."""
+
+_lock = threading.Lock()
+_readers: dict[tuple[str, asyncio.AbstractEventLoop], LinkReader] = {}
+_background: asyncio.AbstractEventLoop | None = None
+
+
+class LinkReader:
+    """This process's end of the link to one actor, read by a task on one event loop."""
+
+    def __init__(self, handle: ActorHandle, loop: asyncio.AbstractEventLoop, key: tuple[str, Any]) -> None:
+        self.handle = handle
+        self.loop = loop
+        self.link_id = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
+        self.demux = Demux()
+        self._key = key
+        self._idle_check: asyncio.TimerHandle | None = None
+        self._stream: Any = handle.open_link.options(num_returns="streaming").remote(self.link_id)
+        self._task: asyncio.Task[None] = loop.create_task(self._read(), name=f"kern-link-{self.link_id}")
+
+    def open(self, route: str, inbox: Any) -> None:
+        """Deliver the frames of `route` to `inbox` (call on the reader's loop)."""
+        if self._idle_check is not None:
+            self._idle_check.cancel()
+            self._idle_check = None
+        self.demux.open(route, inbox)
+
+    def close(self, route: str) -> None:
+        """Stop delivering `route` (call on the reader's loop); an idle link is closed after a while."""
+        self.demux.close(route)
+        if not self.demux.routes and self._idle_check is None and not self._task.done():
+            self._idle_check = self.loop.call_later(IDLE_LINK_SECONDS, self._close_if_idle)
+
+    def _close_if_idle(self) -> None:
+        self._idle_check = None
+        if not self.demux.routes:
+            self._forget()
+            self._task.cancel()
+
+    async def _read(self) -> None:
+        error: BaseException = LinkBroken(f"the link to actor {self._key[0]} ended")
+        try:
+            async for ref in self._stream:
+                self.demux.dispatch(await ref)
+        except asyncio.CancelledError:
+            error = LinkBroken("the link was closed")
+            ray.cancel(self._stream)
+            raise
+        except RayError as exc:
+            error = exc
+        finally:
+            self._forget()
+            self.demux.fail_all(error)
+
+    def _forget(self) -> None:
+        with _lock:
+            if _readers.get(self._key) is self:
+                del _readers[self._key]
+
+
+def reader(handle: ActorHandle, loop: asyncio.AbstractEventLoop | None = None) -> LinkReader:
+    """The link to `handle` read on `loop` (default: the running loop); call on that loop's thread."""
+    loop = loop or asyncio.get_running_loop()
+    key = (handle._actor_id.hex(), loop)
+    with _lock:
+        found = _readers.get(key)
+        if found is None:
+            found = _readers[key] = LinkReader(handle, loop, key)
+        return found
+
+
+def background_loop() -> asyncio.AbstractEventLoop:
+    """The event loop (on a daemon thread) that reads links for synchronous callers of this process."""
+    global _background
+    with _lock:
+        if _background is None:
+            loop = asyncio.new_event_loop()
+            threading.Thread(target=loop.run_forever, name="kern-links", daemon=True).start()
+            _background = loop
+        return _background

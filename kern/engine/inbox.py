@@ -1,0 +1,124 @@
+"""The consumer's end of a link: batches split by route into one inbox per run the consumer started."""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+from collections.abc import AsyncIterator, Iterator
+from typing import Protocol
+
+from kern.engine.frames import Batch, Frame, is_terminal_frame
+
+
+class LinkBroken(Exception):
+    """The link ended before the run's terminal frame (its actor died, or the link was closed)."""
+
+
+class Inbox(Protocol):
+    """Where a link delivers the frames of one route."""
+
+    def push(self, frames: list[Frame]) -> None:
+        """Frames of the route, in order."""
+        ...
+
+    def fail(self, error: BaseException) -> None:
+        """The link broke: no more frames will come."""
+        ...
+
+
+class Demux:
+    """Routes of one link: each batch's frames go to the inbox of their route."""
+
+    def __init__(self) -> None:
+        self.routes: dict[str, Inbox] = {}
+
+    def open(self, route: str, inbox: Inbox) -> None:
+        """Deliver the frames of `route` (a run started by this consumer) to `inbox`."""
+        if route in self.routes:
+            raise ValueError(f"Run {route!r} is already being received on this link")
+        self.routes[route] = inbox
+
+    def close(self, route: str) -> None:
+        """Stop delivering `route`; its later frames are dropped."""
+        self.routes.pop(route, None)
+
+    def dispatch(self, batch: Batch) -> None:
+        """Hand each route its frames."""
+        for route, frames in batch.items():
+            inbox = self.routes.get(route)
+            if inbox is not None:
+                inbox.push(frames)
+
+    def fail_all(self, error: BaseException) -> None:
+        """The link broke: every route learns it, and the demux is emptied."""
+        routes, self.routes = self.routes, {}
+        for inbox in routes.values():
+            inbox.fail(error)
+
+
+class AsyncInbox:
+    """An inbox read by a task on the link's own event loop."""
+
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+        self._frames: list[Frame] = []
+        self._error: BaseException | None = None
+        self._wake = asyncio.Event()
+
+    def push(self, frames: list[Frame]) -> None:
+        """Queue frames (called on the reader's loop)."""
+        self._frames.extend(frames)
+        self._wake.set()
+
+    def fail(self, error: BaseException) -> None:
+        """The link broke."""
+        self._error = error
+        self._wake.set()
+
+    async def batches(self, idle_timeout: float) -> AsyncIterator[list[Frame]]:
+        """Frames as they come, until the run's own terminal frame; raises if the link breaks first."""
+        while True:
+            if not self._frames and self._error is None:
+                await asyncio.wait_for(self._wake.wait(), idle_timeout)
+            self._wake.clear()
+            frames, self._frames = self._frames, []
+            if frames:
+                yield frames
+                if _ends(frames, self.run_id):
+                    return
+            elif self._error is not None:
+                raise self._error
+
+
+class ThreadInbox:
+    """An inbox read by a thread that blocks on it (the synchronous `run(stream=True)`)."""
+
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+        self._queue: queue.SimpleQueue[list[Frame] | BaseException] = queue.SimpleQueue()
+
+    def push(self, frames: list[Frame]) -> None:
+        """Queue frames (called from the link's thread)."""
+        self._queue.put(frames)
+
+    def fail(self, error: BaseException) -> None:
+        """The link broke."""
+        self._queue.put(error)
+
+    def batches(self, idle_timeout: float) -> Iterator[list[Frame]]:
+        """Frames as they come, until the run's own terminal frame; raises if the link breaks first."""
+        while True:
+            try:
+                item = self._queue.get(timeout=idle_timeout)
+            except queue.Empty:
+                raise TimeoutError(f"no event from run {self.run_id} for {idle_timeout:.0f} s") from None
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+            if _ends(item, self.run_id):
+                return
+
+
+def _ends(frames: list[Frame], run_id: str) -> bool:
+    last = frames[-1]
+    return last[0] == run_id and is_terminal_frame(last)
