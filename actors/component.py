@@ -75,6 +75,10 @@ class _ComponentActor:
         """Ids of the runs in flight here."""
         return self._host.run_ids()
 
+    def links(self) -> dict[str, list[str]]:
+        """Open links: link id (it starts with the consumer's pid) -> ids of its runs in flight."""
+        return {link_id: sorted(link.runs) for link_id, link in self._links.items()}
+
     def _link(self, link_id: str) -> _Link:
         link = self._links.get(link_id)
         if link is None:
