@@ -13,6 +13,7 @@ from cpu_profile import cpu_per_event
 from scenarios import cancel_latency, first_events, new_run_id, throughput
 
 from kern.agent import Agent
+from kern.engine.frames import is_terminal_frame
 from kern.models.openai import OpenAIResponses
 from kern.specs import RunRequest
 from kern.team import Team
@@ -65,30 +66,28 @@ def starter(component: Agent | Team):
     return start
 
 
-def _direct_run(handle, component: Agent | Team, request: RunRequest):
-    """The actor's `run` stream, called as `kern.component` calls it (the signature has changed over time)."""
-    method = handle.run.options(num_returns="streaming")
-    try:
-        return method.remote(component.spec, request)
-    except TypeError:
-        return method.remote(request)
-
-
 def batch_sizes(component: Agent | Team, reps: int) -> tuple[Sample, Sample]:
-    """Events per Ray object on the component's stream to the caller, read from the outside by calling
-    the actor's `run` directly; and the content events/s measured there (no flattening, no client)."""
+    """Frames per Ray object on a link from the component's actor to this process, read from the outside
+    (a link opened by hand, one run started on it); and the content frames/s measured there (no decoding,
+    no client)."""
     per_object, events = Sample("events/object"), Sample("events/s")
     handle = component.actor()
-    for _ in range(reps):
+    for rep in range(reps):
+        link_id = f"bench-{rep}-{new_run_id()}"
+        stream = handle.open_link.options(num_returns="streaming").remote(link_id)
         request = RunRequest(input="Tell me a long story", run_id=new_run_id(), stream=True)
-        stream = _direct_run(handle, component, request)
+        ray.get(handle.start.remote(component.spec, request, link_id), timeout=60)
         sizes: list[int] = []
         stamps: list[float] = []
-        for ref in stream:
-            batch = ray.get(ref, timeout=60)
+        ended = False
+        while not ended:
+            batch = ray.get(next(stream), timeout=60)
             now = time.perf_counter()
-            sizes.append(len(batch))
-            stamps.extend(now for e in batch if e.event.value == "RunContent")
+            frames = [frame for route in batch.values() for frame in route]
+            sizes.append(len(frames))
+            stamps.extend(now for frame in frames if frame[1] == "RunContent")
+            ended = any(frame[0] == request.run_id and is_terminal_frame(frame) for frame in frames)
+        ray.cancel(stream)
         per_object.add(sum(sizes) / len(sizes))
         firsts = sorted(set(stamps))
         # Content events/s: events between the first and the last object holding content.

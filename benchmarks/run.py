@@ -266,16 +266,18 @@ def render_profile(r: dict[str, Sample]) -> str:
             parts.append(
                 table([title + ", wall clocks of caller, actors and model server", "median (p90)"], rows)
             )
+    steps = (
+        ("construct", "build in the run loop (us)"),
+        ("serialise", f"serialise, in a batch of {event_costs.BATCH} (cloudpickle, as Ray does) (us)"),
+        ("deserialise", "deserialise at the receiver (us)"),
+        ("decode", "decode into the caller's `RunContentEvent` (us)"),
+        ("bytes", "bytes per event on the wire"),
+    )
     costs = [
-        [label, fmt_sample(r.get(f"events:{key}"))]
-        for key, label in (
-            ("construct", "build one `RunContentEvent` (pydantic) in the run loop (us)"),
-            ("serialise", f"serialise, in a batch of {event_costs.BATCH} (cloudpickle, as Ray does) (us)"),
-            ("deserialise", "deserialise at the receiver (us)"),
-            ("bytes", "bytes per event on the wire"),
-        )
+        [label, fmt_sample(r.get(f"events:event {key}")), fmt_sample(r.get(f"events:frame {key}"))]
+        for key, label in steps
     ]
-    parts.append(table(["Per content event", "median (p90)"], costs))
+    parts.append(table(["Per content event", "pydantic event", "frame (links)"], costs))
     return "\n\n".join(parts)
 
 

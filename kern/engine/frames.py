@@ -59,7 +59,7 @@ class FrameDecoder:
             identity = self._identities.get(run_id)
             if identity is None:
                 raise ValueError(f"Content of run {run_id!r} arrived before its {name[:-7]}Started event")
-            return _CONTENT_CLASSES[name].model_construct(created_at=created_at, content=payload, **identity)
+            return _CONTENT_CLASSES[name](created_at=created_at, content=payload, **identity)
         if name in _STARTED:
             self._identities[run_id] = {
                 "run_id": run_id,
