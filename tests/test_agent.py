@@ -236,9 +236,12 @@ def test_empty_input_is_a_clear_run_error(server: ModelServer) -> None:
         ({"kind": "drop", "after_words": 3}, ""),
     ],
 )
-def test_model_faults_become_run_errors(server: ModelServer, fault: dict[str, object], expected: str) -> None:
+@pytest.mark.parametrize("api", ["responses", "chat"])
+def test_model_faults_become_run_errors(
+    server: ModelServer, fault: dict[str, object], expected: str, api: str
+) -> None:
     server.add_fault(Fault(**fault))
-    agent = Agent(name="Writer", model=model(server, max_retries=2))
+    agent = Agent(name="Writer", model=model(server, api, max_retries=2))
     events = list(agent.run("Hello", stream=True))
     final = events[-1]
     assert final.event == RunEvent.run_error, names(events)

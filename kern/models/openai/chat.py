@@ -5,13 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 from typing import Any
 
-import openai
-
 from kern.messages import Message, ToolCall
-from kern.models.base import ModelResponse, TextDelta
+from kern.models.base import ModelError, ModelResponse, TextDelta
 from kern.models.openai.client import OpenAIModel
 from kern.models.openai.converters import to_chat_messages, to_chat_tools
-from kern.models.openai.errors import dropped_stream_error, to_model_error
+from kern.models.openai.errors import dropped_stream_error
+from kern.models.openai.sse import STREAM_BROKEN, sse_json
 
 
 class OpenAIChat(OpenAIModel):
@@ -30,37 +29,41 @@ class OpenAIChat(OpenAIModel):
     ) -> AsyncGenerator[TextDelta | ModelResponse]:
         """Stream the reply; the HTTP stream is closed in `finally`, so a cancel stops it at once."""
         endpoint = self.describe_endpoint()
-        stream = await self.call(
-            self.client.chat.completions.create(
-                **self._request(messages, tools), stream=True, stream_options={"include_usage": True}
-            )
+        request = self.client.chat.completions.with_streaming_response.create(
+            **self._request(messages, tools), stream=True, stream_options={"include_usage": True}
         )
+        response = await self.call(request.__aenter__())
         reply = ModelResponse()
         calls: dict[int, ToolCall] = {}
         finished = False
         try:
-            async for chunk in stream:
-                if chunk.usage is not None:
-                    reply.input_tokens = chunk.usage.prompt_tokens
-                    reply.output_tokens = chunk.usage.completion_tokens
-                for choice in chunk.choices:
-                    finished = finished or choice.finish_reason is not None
-                    delta = choice.delta
-                    if delta.content:
-                        reply.content += delta.content
-                        yield TextDelta(delta.content)
-                    for part in delta.tool_calls or []:
-                        call = calls.setdefault(part.index, ToolCall(id="", name="", arguments=""))
-                        call.id = part.id or call.id
-                        if part.function is not None:
-                            call.name += part.function.name or ""
-                            call.arguments += part.function.arguments or ""
-        except openai.APIConnectionError as exc:
+            async for chunk in sse_json(response):
+                if chunk.get("error"):
+                    raise ModelError(
+                        f"Model {self.id!r} at {endpoint} reported a failure: {chunk['error']}",
+                        error_type="ModelResponseFailed",
+                    )
+                usage = chunk.get("usage")
+                if usage:
+                    reply.input_tokens = usage["prompt_tokens"]
+                    reply.output_tokens = usage["completion_tokens"]
+                for choice in chunk.get("choices") or ():
+                    finished = finished or choice.get("finish_reason") is not None
+                    delta = choice.get("delta") or {}
+                    text = delta.get("content")
+                    if text:
+                        reply.content += text
+                        yield TextDelta(text)
+                    for part in delta.get("tool_calls") or ():
+                        call = calls.setdefault(part["index"], ToolCall(id="", name="", arguments=""))
+                        call.id = part.get("id") or call.id
+                        function = part.get("function") or {}
+                        call.name += function.get("name") or ""
+                        call.arguments += function.get("arguments") or ""
+        except STREAM_BROKEN as exc:
             raise dropped_stream_error(model_id=self.id, endpoint=endpoint, cause=exc) from exc
-        except openai.APIError as exc:
-            raise to_model_error(exc, model_id=self.id, endpoint=endpoint) from exc
         finally:
-            await stream.close()
+            await response.close()
         if not finished:
             raise dropped_stream_error(model_id=self.id, endpoint=endpoint)
         reply.tool_calls = [calls[index] for index in sorted(calls)]

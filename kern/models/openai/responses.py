@@ -5,13 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 from typing import Any
 
-import openai
-
 from kern.messages import Message, ToolCall
 from kern.models.base import ModelError, ModelResponse, TextDelta
 from kern.models.openai.client import OpenAIModel
 from kern.models.openai.converters import split_instructions, to_responses_input, to_responses_tools
-from kern.models.openai.errors import dropped_stream_error, to_model_error
+from kern.models.openai.errors import dropped_stream_error
+from kern.models.openai.sse import STREAM_BROKEN, sse_json
 
 
 class OpenAIResponses(OpenAIModel):
@@ -33,35 +32,39 @@ class OpenAIResponses(OpenAIModel):
     ) -> AsyncGenerator[TextDelta | ModelResponse]:
         """Stream the reply; the HTTP stream is closed in `finally`, so a cancel stops it at once."""
         endpoint = self.describe_endpoint()
-        stream = await self.call(self.client.responses.create(**self._request(messages, tools), stream=True))
+        request = self.client.responses.with_streaming_response.create(
+            **self._request(messages, tools), stream=True
+        )
+        response = await self.call(request.__aenter__())
         reply = ModelResponse()
         completed = False
         try:
-            async for event in stream:
-                if event.type == "response.output_text.delta":
-                    reply.content += event.delta
-                    yield TextDelta(event.delta)
-                elif event.type == "response.output_item.done" and event.item.type == "function_call":
-                    item = event.item
+            async for event in sse_json(response):
+                kind = event.get("type")
+                if kind == "response.output_text.delta":
+                    delta = event["delta"]
+                    reply.content += delta
+                    yield TextDelta(delta)
+                elif kind == "response.output_item.done" and event["item"].get("type") == "function_call":
+                    item = event["item"]
                     reply.tool_calls.append(
-                        ToolCall(id=item.call_id, name=item.name, arguments=item.arguments)
+                        ToolCall(id=item["call_id"], name=item["name"], arguments=item["arguments"])
                     )
-                elif event.type == "response.completed":
+                elif kind == "response.completed":
                     completed = True
-                    if event.response.usage is not None:
-                        reply.input_tokens = event.response.usage.input_tokens
-                        reply.output_tokens = event.response.usage.output_tokens
-                elif event.type in ("response.failed", "error"):
+                    usage = event["response"].get("usage")
+                    if usage:
+                        reply.input_tokens = usage["input_tokens"]
+                        reply.output_tokens = usage["output_tokens"]
+                elif kind in ("response.failed", "error"):
                     raise ModelError(
                         f"Model {self.id!r} at {endpoint} reported a failure: {event}",
                         error_type="ModelResponseFailed",
                     )
-        except openai.APIConnectionError as exc:
+        except STREAM_BROKEN as exc:
             raise dropped_stream_error(model_id=self.id, endpoint=endpoint, cause=exc) from exc
-        except openai.APIError as exc:
-            raise to_model_error(exc, model_id=self.id, endpoint=endpoint) from exc
         finally:
-            await stream.close()
+            await response.close()
         if not completed:
             raise dropped_stream_error(model_id=self.id, endpoint=endpoint)
         yield reply
