@@ -10,6 +10,7 @@ import ray
 from ray.actor import ActorHandle
 
 from actors.supervisor import Supervisor
+from kern import local_cluster
 from kern.specs import AgentSpec, ComponentSpec, TeamSpec
 
 NAMESPACE = os.environ.get("KERN_NAMESPACE", "kern")
@@ -25,11 +26,12 @@ _supervisor: ActorHandle | None = None
 
 
 def ensure_ray() -> None:
-    """Connect to Ray on first use: `RAY_ADDRESS` if set, else a local instance. Reuses an existing one."""
+    """Connect to Ray on first use: `RAY_ADDRESS` if set, else the `kern up` cluster if it is running, else
+    a new local instance. Reuses an existing connection."""
     with _lock:
         if not ray.is_initialized():
             ray.init(
-                address=os.environ.get("RAY_ADDRESS") or None,
+                address=os.environ.get("RAY_ADDRESS") or local_cluster.attach_address(),
                 namespace=NAMESPACE,
                 include_dashboard=False,
                 log_to_driver=True,

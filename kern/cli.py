@@ -1,4 +1,4 @@
-"""The `kern` command: `kern demo`, `kern model-server`, `kern serve`."""
+"""The `kern` command: `kern demo`, `kern model-server`, `kern serve`, `kern up` / `down` / `status`."""
 
 from __future__ import annotations
 
@@ -21,7 +21,28 @@ def main(argv: list[str] | None = None) -> None:
     serve_command.add_argument(
         "target", nargs="?", help="module:attr of an AgentOS or a callable returning one (default: the demo)"
     )
+    up_command = commands.add_parser(
+        "up", help="start a local Ray cluster that scripts attach to (fast start)"
+    )
+    up_command.add_argument(
+        "--num-cpus", type=int, default=None, help="CPUs for Ray (default: this machine's)"
+    )
+    up_command.add_argument("--port", type=int, default=None, help="GCS port (default 6379, or a free one)")
+    up_command.add_argument(
+        "--timeout", type=float, default=90.0, help="seconds to wait for Ray (default 90)"
+    )
+    down_command = commands.add_parser("down", help="stop the cluster started by `kern up`")
+    down_command.add_argument(
+        "--timeout", type=float, default=20.0, help="seconds before SIGKILL (default 20)"
+    )
+    commands.add_parser("status", help="say whether the `kern up` cluster is running (exit code 1 if not)")
     args, rest = parser.parse_known_args(argv)
+    if args.command in ("up", "down", "status"):
+        if rest:
+            parser.error(f"unrecognized arguments: {' '.join(rest)}")
+        from kern.local_cluster_control import run_command
+
+        raise SystemExit(run_command(args))
     if args.command == "demo":
         from kern.demo import run_demo
 

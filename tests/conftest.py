@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 
 import pytest
@@ -14,6 +15,8 @@ from kern.model_server import ModelServer, ModelServerConfig
 pytest_plugins = ["tests.db_fixtures"]
 
 os.environ.pop("KERN_DB_URL", None)
+# A developer's running `kern up` cluster is never attached to by the tests.
+os.environ["KERN_HOME"] = tempfile.mkdtemp(prefix="kern-test-home-")
 # No accidental calls to a real provider: every test model points at the local server.
 os.environ["OPENAI_API_KEY"] = "kern-test"
 os.environ["OPENAI_BASE_URL"] = "http://127.0.0.1:9/v1"

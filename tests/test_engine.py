@@ -25,7 +25,9 @@ def team_spec(server: ModelServer, member_speed: float = 2000) -> TeamSpec:
     return TeamSpec(id="desk", name="Desk", model=model(server), members=members)
 
 
-async def collect(link: LocalLink, spec: TeamSpec, request: RunRequest, cancel_when=None) -> list[BaseRunEvent]:
+async def collect(
+    link: LocalLink, spec: TeamSpec, request: RunRequest, cancel_when=None
+) -> list[BaseRunEvent]:
     events: list[BaseRunEvent] = []
     async for event in link.events(spec, request):
         events.append(event)
