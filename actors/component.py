@@ -31,6 +31,8 @@ class _ComponentActor:
     """Hosts the runs of one agent or team. Many runs at once share the actor's event loop."""
 
     def __init__(self, namespace: str) -> None:
+        import kern.models.openai.sse  # noqa: F401  (the SDK: imported here, not on the first run's clock)
+
         use_namespace(namespace)
         self._host = RunHost()
         self._supervisor = supervisor()

@@ -34,7 +34,7 @@ from kern.local_cluster import (
 DEFAULT_PORT = 6379
 READY_MARKER = "Ray runtime started"
 """What `ray start` logs once its GCS and raylet are up."""
-PRELOAD_MODULES = "actors.component,kern.team,kern.models.openai"
+PRELOAD_MODULES = "actors.component,kern.team,kern.models.openai.sse"
 """Imported by every Ray worker of the cluster before it takes work (Ray's `preload_python_modules`), so
 the idle workers Ray keeps are ready to host an agent or team actor."""
 RAY = [sys.executable, "-m", "ray.scripts.scripts"]

@@ -22,7 +22,7 @@ Frame = tuple[str, str, float, "str | BaseRunEvent"]
 Batch = dict[str, list[Frame]]
 """Frames bound for one consumer, grouped by route: the run the consumer started on that link."""
 
-_CONTENT_CLASSES: dict[str, type[BaseRunEvent]] = {
+_CONTENT_CLASSES: dict[str, type[agent.RunContentEvent | team.TeamRunContentEvent]] = {
     agent.RunEvent.run_content: agent.RunContentEvent,
     team.TeamRunEvent.run_content: team.TeamRunContentEvent,
 }

@@ -9,8 +9,6 @@ from kern.messages import Message, ToolCall
 from kern.models.base import ModelError, ModelResponse, TextDelta
 from kern.models.openai.client import OpenAIModel
 from kern.models.openai.converters import to_chat_messages, to_chat_tools
-from kern.models.openai.errors import dropped_stream_error
-from kern.models.openai.sse import STREAM_BROKEN, sse_json
 
 
 class OpenAIChat(OpenAIModel):
@@ -28,6 +26,9 @@ class OpenAIChat(OpenAIModel):
         self, messages: list[Message], tools: list[dict[str, Any]]
     ) -> AsyncGenerator[TextDelta | ModelResponse]:
         """Stream the reply; the HTTP stream is closed in `finally`, so a cancel stops it at once."""
+        from kern.models.openai.errors import dropped_stream_error
+        from kern.models.openai.sse import STREAM_BROKEN, sse_json
+
         endpoint = self.describe_endpoint()
         request = self.client.chat.completions.with_streaming_response.create(
             **self._request(messages, tools), stream=True, stream_options={"include_usage": True}

@@ -6,17 +6,18 @@ import asyncio
 import os
 import weakref
 from collections.abc import Awaitable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import openai
 from pydantic import PrivateAttr, model_validator
 
 from kern.models.base import Model
-from kern.models.openai.errors import to_model_error
+
+if TYPE_CHECKING:  # the SDK is imported where a model is called (in the actors), not by every script
+    import openai
 
 T = TypeVar("T")
 
-ClientsBySettings = dict[tuple[object, ...], openai.AsyncOpenAI]
+ClientsBySettings = dict[tuple[object, ...], "openai.AsyncOpenAI"]
 _CLIENTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ClientsBySettings] = (
     weakref.WeakKeyDictionary()
 )
@@ -55,6 +56,8 @@ class OpenAIModel(Model):
         cost a new client and connection per run (about 20-30 ms before the first token).
         """
         if self._client is None:
+            import openai
+
             settings = (
                 self.api_key or os.environ.get("OPENAI_API_KEY") or "missing-api-key",
                 self.base_url,
@@ -90,6 +93,10 @@ class OpenAIModel(Model):
 
     async def call(self, request: Awaitable[T]) -> T:
         """Await one SDK request; its errors become `ModelError`s that name the cause."""
+        import openai
+
+        from kern.models.openai.errors import to_model_error
+
         try:
             return await request
         except openai.APIError as exc:
