@@ -24,6 +24,8 @@ ON_HEAD_NODE = {"node:__internal_head__": 0.001}
 _lock = threading.Lock()
 _supervisor: ActorHandle | None = None
 
+local_cluster.prefer_worker_priority()
+
 
 def ensure_ray() -> None:
     """Connect to Ray on first use: `RAY_ADDRESS` if set, else the `kern up` cluster if it is running, else

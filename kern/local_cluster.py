@@ -18,6 +18,16 @@ from pathlib import Path
 STATE_FILE = "cluster.json"
 LOG_FILE = "cluster.log"
 PROBE_TIMEOUT_SECONDS = 0.5
+WORKER_NICENESS = "0"
+"""Ray starts its worker processes at nice 15, below the driver; kern's actors serve streams and cancels
+that the driver waits on, so a cluster kern starts (or a `ray.init()` after importing kern) runs them at
+the driver's priority. Measured at 200 concurrent team runs on 2 cores: see the README's load table."""
+
+
+def prefer_worker_priority() -> None:
+    """Make a Ray cluster started from this process (by kern or by the user's `ray.init()`) run its workers
+    at `WORKER_NICENESS` unless `RAY_worker_niceness` is set; clusters started elsewhere keep theirs."""
+    os.environ.setdefault("RAY_worker_niceness", WORKER_NICENESS)
 
 
 def kern_home() -> Path:

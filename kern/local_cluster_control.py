@@ -20,6 +20,7 @@ from pathlib import Path
 
 from kern.local_cluster import (
     LOG_FILE,
+    WORKER_NICENESS,
     ClusterState,
     is_alive,
     kern_home,
@@ -206,6 +207,7 @@ def _start(home: Path, num_cpus: int, port: int | None, timeout: float) -> Clust
         RAY_AUTH_MODE=auth_mode,
         RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S="0",
         RAY_preload_python_modules=PRELOAD_MODULES,
+        RAY_worker_niceness=WORKER_NICENESS,
     )
     command = [
         *RAY, "start", "--head", "--block", "--disable-usage-stats",
