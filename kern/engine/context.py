@@ -62,22 +62,24 @@ class RunContext:
         return self.request.run_id
 
     def emit(self, kind: EventKind, **fields: Any) -> None:
-        """Emit one event of this run; its first and terminal events are never held back."""
+        """Emit one event of this run; its first, first content and terminal events are never held back."""
         urgent = kind in _URGENT
         self.outbox.put(self.route, [event_frame(self.events.make(kind, **fields))], urgent=urgent)
 
-    def forward(self, frames: list[Frame]) -> None:
+    def forward(self, frames: list[Frame], *, urgent: bool = False) -> None:
         """Pass on frames of a member's run, as they are, in this run's route."""
-        self.outbox.put(self.route, frames)
+        self.outbox.put(self.route, frames, urgent=urgent)
 
     def add_content(self, text: str) -> None:
         """Record and stream a piece of the answer."""
         if not text:
             return
-        if self.metrics.time_to_first_token is None:
+        first = self.metrics.time_to_first_token is None
+        if first:
             self.metrics.time_to_first_token = time.monotonic() - self.started_at
         self.content += text
-        self.outbox.put(self.route, [content_frame(self.run_id, self._content_name, text)])
+        # The first token is not held back either: time to first token is what a user waits on.
+        self.outbox.put(self.route, [content_frame(self.run_id, self._content_name, text)], urgent=first)
 
     def output(self, status: RunStatus, error: str | None = None) -> RunOutput:
         """The run's record as it stands."""

@@ -111,9 +111,10 @@ async def _pump(ctx: RunContext, stream: AsyncIterator[list[Frame]], tracker: Me
     forward = isinstance(ctx.spec, TeamSpec) and ctx.spec.stream_member_events
     try:
         async for frames in stream:
+            silent = not tracker.content
             tracker.observe(frames)
             if forward:
-                ctx.forward(frames)
+                ctx.forward(frames, urgent=silent and bool(tracker.content))  # the member's first token
     except Exception as exc:
         tracker.fail(f"the member's stream broke: {type(exc).__name__}: {exc}")
     tracker.fail("the member's stream ended without a terminal event")
