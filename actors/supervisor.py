@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ class Supervisor:
         self._pre_cancelled: dict[str, float] = {}
         self._pending: dict[str, float] = {}
         self._finished: OrderedDict[str, None] = OrderedDict()
+        gc.freeze()  # a full collection skips the start-up objects: no ~50 ms pauses on the cancel path
 
     def expect(self, run_id: str) -> None:
         """A caller is about to start this run: until its actor registers it, a cancel counts as in flight."""

@@ -17,13 +17,16 @@ class OpenAIResponses(OpenAIModel):
     id: str = "gpt-5.2"
 
     def _request(self, messages: list[Message], tools: list[dict[str, Any]]) -> dict[str, Any]:
+        """The SDK call's arguments. The body is plain JSON already, so it goes as `extra_body`, which the
+        SDK sends as it is: its typed parameters are walked key by key against the API's TypedDicts, about
+        1 ms of CPU per call for a leader's tools and conversation (same bytes on the wire)."""
         instructions, rest = split_instructions(messages)
-        request: dict[str, Any] = {"model": self.id, "input": to_responses_input(rest)}
+        body: dict[str, Any] = {"input": to_responses_input(rest)}
         if instructions:
-            request["instructions"] = instructions
+            body["instructions"] = instructions
         if tools:
-            request["tools"] = to_responses_tools(tools)
-        return {**request, **self.sampling("max_output_tokens")}
+            body["tools"] = to_responses_tools(tools)
+        return {"model": self.id, "extra_body": {**body, **self.sampling("max_output_tokens")}}
 
     async def stream(
         self, messages: list[Message], tools: list[dict[str, Any]]
