@@ -71,6 +71,20 @@ def models(base_url: str, cls: Any, **extra: Any) -> tuple[Any, Any]:
     return make(MEMBER_WORDS), make(LEADER_WORDS - LEADER_PREFIX_WORDS)
 
 
+def event_names(run_event: Any, team_event: Any) -> dict[str, Any]:
+    """The event names a consumer looks for, from a side's own enums (kern and Agno spell them alike)."""
+    return {
+        "content": frozenset({run_event.run_content.value, team_event.run_content.value}),
+        "leader_content": team_event.run_content.value,
+        "terminal": frozenset(
+            e.value for e in (team_event.run_completed, team_event.run_cancelled, team_event.run_error)
+        ),
+        "completed": team_event.run_completed.value,
+        "cancelled": team_event.run_cancelled.value,
+        "error": team_event.run_error.value,
+    }
+
+
 def kern_side(base_url: str) -> Side:
     """kern on its own local Ray (2 CPUs); `ray.shutdown()` in `close`."""
     import ray
@@ -103,14 +117,7 @@ def kern_side(base_url: str) -> Side:
         versions={"ray": ray.__version__, "kern": version("kern"), "python": sys.version.split()[0]},
         start=start,
         cancel=team.acancel_run,
-        content=frozenset({RunEvent.run_content.value, TeamRunEvent.run_content.value}),
-        leader_content=TeamRunEvent.run_content.value,
-        terminal=frozenset(
-            e.value for e in (TeamRunEvent.run_completed, TeamRunEvent.run_cancelled, TeamRunEvent.run_error)
-        ),
-        completed=TeamRunEvent.run_completed.value,
-        cancelled=TeamRunEvent.run_cancelled.value,
-        error=TeamRunEvent.run_error.value,
+        **event_names(RunEvent, TeamRunEvent),
         close=ray.shutdown,
     )
 
@@ -143,14 +150,7 @@ def agno_side(base_url: str) -> Side:
         versions={"agno": version("agno"), "python": sys.version.split()[0]},
         start=start,
         cancel=team.acancel_run,
-        content=frozenset({RunEvent.run_content.value, TeamRunEvent.run_content.value}),
-        leader_content=TeamRunEvent.run_content.value,
-        terminal=frozenset(
-            e.value for e in (TeamRunEvent.run_completed, TeamRunEvent.run_cancelled, TeamRunEvent.run_error)
-        ),
-        completed=TeamRunEvent.run_completed.value,
-        cancelled=TeamRunEvent.run_cancelled.value,
-        error=TeamRunEvent.run_error.value,
+        **event_names(RunEvent, TeamRunEvent),
     )
 
 
