@@ -13,6 +13,7 @@ from ray.actor import ActorHandle
 from ray.exceptions import RayActorError, RayError
 
 from actors import link
+from actors.batching import CallRejected
 from actors.runtime import supervisor
 from kern.engine.events import failure_event
 from kern.engine.frames import FrameDecoder
@@ -32,7 +33,7 @@ CANCEL_TIMEOUT_SECONDS = 15.0
 OnLost = Callable[[], None]
 """Told when the run's actor is lost, so the caller stops using that handle."""
 
-_BROKEN = (RayError, LinkBroken, TimeoutError)
+_BROKEN = (RayError, LinkBroken, CallRejected, TimeoutError)
 
 
 def stream_run(
@@ -55,7 +56,8 @@ def stream_run(
     reader = asyncio.run_coroutine_threadsafe(open_route(), loop).result(timeout=START_TIMEOUT_SECONDS)
     decoder = FrameDecoder()
     try:
-        ray.get(handle.start.remote(spec, request, reader.link_id), timeout=START_TIMEOUT_SECONDS)
+        started = asyncio.run_coroutine_threadsafe(reader.start(spec, request), loop)
+        started.result(timeout=START_TIMEOUT_SECONDS)
         for frames in inbox.batches(IDLE_TIMEOUT_SECONDS):
             for frame in frames:
                 event = decoder.decode(frame)
@@ -83,8 +85,7 @@ async def astream_run(
     reader.open(request.run_id, inbox)
     decoder = FrameDecoder()
     try:
-        started = asyncio.ensure_future(handle.start.remote(spec, request, reader.link_id))
-        await asyncio.wait_for(started, START_TIMEOUT_SECONDS)
+        await asyncio.wait_for(reader.start(spec, request), START_TIMEOUT_SECONDS)
         async for frames in inbox.batches(IDLE_TIMEOUT_SECONDS):
             for frame in frames:
                 event = decoder.decode(frame)

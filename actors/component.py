@@ -7,6 +7,7 @@ same agent id never overwrite each other, and any process can use an actor it fi
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 import ray
 from ray.actor import ActorHandle
 
+from actors.batching import TickBatcher
 from actors.members import ActorMembers
 from actors.runtime import actor_name, component_actor, supervisor, use_namespace
 from kern.engine.frames import Batch
@@ -41,6 +43,11 @@ class _ComponentActor:
         self._self: ActorHandle = ray.get_runtime_context().current_actor
         self._member_handles: dict[str, ActorHandle] = {}
         self._links: dict[str, _Link] = {}
+        # Runs start and end in bursts: their supervisor messages go one call per tick (actors.batching).
+        self._registrations: TickBatcher[tuple[str, str | None], bool] = TickBatcher(
+            lambda runs: self._supervisor.register.remote(self._self, runs)
+        )
+        self._finishes: TickBatcher[str, None] = TickBatcher(lambda ids: self._supervisor.finish.remote(ids))
         # The imports (Ray, the SDK, pydantic: ~150k objects) never die; frozen, a full collection no
         # longer walks them (~50 ms each time otherwise, a pause every stream and cancel on this actor sees).
         gc.freeze()
@@ -59,12 +66,21 @@ class _ComponentActor:
             for run_id in list(link.runs):
                 self._host.cancel(run_id)
 
-    def start(self, spec: AgentSpec | TeamSpec, request: RunRequest, link_id: str) -> None:
-        """Start a run whose frames go to the consumer's link; returns once the run is under way."""
+    def start(self, link_id: str, runs: list[tuple[AgentSpec | TeamSpec, RunRequest]]) -> list[str | None]:
+        """Start runs whose frames go to the consumer's link (all it started in one tick, in one call);
+        returns once they are under way: for each, None or why it could not start."""
         link = self._link(link_id)
-        task = self._start(spec, request, link.outbox)
-        link.runs.add(request.run_id)
-        task.add_done_callback(lambda _: link.runs.discard(request.run_id))
+        refusals: list[str | None] = []
+        for spec, request in runs:
+            try:
+                task = self._start(spec, request, link.outbox)
+            except Exception as exc:
+                refusals.append(f"{type(exc).__name__}: {exc}")
+                continue
+            link.runs.add(request.run_id)
+            task.add_done_callback(functools.partial(_discard, link.runs, request.run_id))
+            refusals.append(None)
+        return refusals
 
     async def run_to_completion(self, spec: AgentSpec | TeamSpec, request: RunRequest) -> RunOutput:
         """Execute one run and return its record (for non-streaming callers)."""
@@ -96,7 +112,7 @@ class _ComponentActor:
         self, spec: AgentSpec | TeamSpec, request: RunRequest, outbox: Outbox
     ) -> asyncio.Task[RunOutput]:
         async def registered() -> bool:
-            return await self._supervisor.register.remote(request.run_id, self._self, request.parent_run_id)
+            return await self._registrations.submit((request.run_id, request.parent_run_id))
 
         members = (
             ActorMembers(spec, self._member_actor, self._forget_member)
@@ -104,7 +120,7 @@ class _ComponentActor:
             else None
         )
         task = self._host.start(spec, request, outbox, members=members, gate=registered)
-        task.add_done_callback(lambda _: self._supervisor.finish.remote(request.run_id))
+        task.add_done_callback(lambda _: self._finishes.submit(request.run_id).add_done_callback(_quiet))
         return task
 
     def _member_actor(self, member: AgentSpec | TeamSpec) -> ActorHandle:
@@ -115,6 +131,16 @@ class _ComponentActor:
 
     def _forget_member(self, member: AgentSpec | TeamSpec) -> None:
         self._member_handles.pop(actor_name(member), None)
+
+
+def _discard(runs: set[str], run_id: str, _: object) -> None:
+    runs.discard(run_id)
+
+
+def _quiet(future: asyncio.Future[None]) -> None:
+    """A finish the supervisor did not get (it restarts, or is gone) is not this run's concern."""
+    if not future.cancelled():
+        future.exception()
 
 
 @dataclass

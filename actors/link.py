@@ -19,7 +19,9 @@ import ray
 from ray.actor import ActorHandle
 from ray.exceptions import RayError
 
+from actors.batching import CallRejected, TickBatcher
 from kern.engine.inbox import Demux, LinkBroken
+from kern.specs import ComponentSpec, RunRequest
 
 IDLE_LINK_SECONDS = 60.0
 """A link with no run on it for this long is closed (the next run opens a new one)."""
@@ -40,7 +42,17 @@ class LinkReader:
         self._key = key
         self._idle_check: asyncio.TimerHandle | None = None
         self._stream: Any = handle.open_link.options(num_returns="streaming").remote(self.link_id)
+        self._starts: TickBatcher[tuple[ComponentSpec, RunRequest], str | None] = TickBatcher(
+            lambda runs: handle.start.remote(self.link_id, runs)
+        )
         self._task: asyncio.Task[None] = loop.create_task(self._read(), name=f"kern-link-{self.link_id}")
+
+    async def start(self, spec: ComponentSpec, request: RunRequest) -> None:
+        """Start a run on the actor, its frames on this link (call on the reader's loop). The runs started
+        in one tick go as one Ray call. Raises `CallRejected` if the actor would not take it."""
+        refusal = await self._starts.submit((spec, request))
+        if refusal is not None:
+            raise CallRejected(refusal)
 
     def open(self, route: str, inbox: Any) -> None:
         """Deliver the frames of `route` to `inbox` (call on the reader's loop)."""

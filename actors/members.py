@@ -42,9 +42,7 @@ class ActorMembers:
         inbox = AsyncInbox(request.run_id)
         reader.open(request.run_id, inbox)
         try:
-            await asyncio.wait_for(
-                _future(handle.start.remote(member, request, reader.link_id)), START_TIMEOUT_SECONDS
-            )
+            await asyncio.wait_for(reader.start(member, request), START_TIMEOUT_SECONDS)
             async for frames in inbox.batches(IDLE_TIMEOUT_SECONDS):
                 yield frames
         except RayActorError:

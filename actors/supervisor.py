@@ -18,6 +18,8 @@ PENDING_SECONDS = 300.0
 """How long a run announced by its caller counts as pending before its actor registers it."""
 FINISHED_REMEMBERED = 100_000
 ACK_TIMEOUT_SECONDS = 10.0
+OWNER_ACK_SECONDS = 2.0
+"""How long the owner of a cancelled run has to answer before its members' actors are told directly."""
 
 
 @dataclass
@@ -32,8 +34,8 @@ class _LiveRun:
 class Supervisor:
     """A registry of live runs (run id -> owning actor, parent, children) that turns a cancel into messages.
 
-    `cancel` marks the run and its descendants, and sends `cancel_local` to each owning actor, in
-    parallel. A cancel of an id it has not seen is remembered for a while, so a run cancelled before
+    `cancel` marks the run and its descendants and sends `cancel_local` to the run's owner, which cancels
+    its member runs itself (their owners are told directly if it does not answer). A cancel of an id it has not seen is remembered for a while, so a run cancelled before
     it started never starts; it counts as in flight if the run's caller announced it (`expect`).
     """
 
@@ -49,9 +51,24 @@ class Supervisor:
         if run_id not in self._live and run_id not in self._finished:
             self._pending.setdefault(run_id, time.monotonic() + PENDING_SECONDS)
 
-    def register(self, run_id: str, owner: ActorHandle, parent_run_id: str | None = None) -> bool:
-        """Record a run that is starting. False: it was cancelled already and must not start."""
+    def register(self, owner: ActorHandle, runs: list[tuple[str, str | None]]) -> list[bool]:
+        """Record runs (run id, parent run id) that `owner` is starting, all its starts of one tick.
+
+        For each: False if it was cancelled already and must not start.
+        """
         self._forget_expired()
+        return [self._register(run_id, owner, parent_run_id) for run_id, parent_run_id in runs]
+
+    def finish(self, run_ids: list[str]) -> list[None]:
+        """Forget runs that have ended."""
+        for run_id in run_ids:
+            run = self._live.pop(run_id, None)
+            if run is not None and run.parent_run_id in self._live:
+                self._live[run.parent_run_id].children.discard(run_id)
+            self._mark_finished(run_id)
+        return [None] * len(run_ids)
+
+    def _register(self, run_id: str, owner: ActorHandle, parent_run_id: str | None) -> bool:
         self._pending.pop(run_id, None)
         parent = self._live.get(parent_run_id) if parent_run_id else None
         if self._pre_cancelled.pop(run_id, None) is not None or (parent is not None and parent.cancelled):
@@ -61,13 +78,6 @@ class Supervisor:
         if parent is not None:
             parent.children.add(run_id)
         return True
-
-    def finish(self, run_id: str) -> None:
-        """Forget a run that has ended."""
-        run = self._live.pop(run_id, None)
-        if run is not None and run.parent_run_id in self._live:
-            self._live[run.parent_run_id].children.discard(run_id)
-        self._mark_finished(run_id)
 
     async def cancel(self, run_id: str) -> bool:
         """Cancel a run and everything under it. True if it was in flight; idempotent."""
@@ -82,10 +92,19 @@ class Supervisor:
         targets = self._subtree(run_id)
         for target in targets:
             self._live[target].cancelled = True
-        acks: list[asyncio.Future[Any]] = [
-            asyncio.ensure_future(self._live[target].owner.cancel_local.remote(target)) for target in targets
-        ]
-        await asyncio.wait(acks, timeout=ACK_TIMEOUT_SECONDS)
+        # The run's owner cancels its members itself, and waits for their RunCancelled before its own, so
+        # the stream reads member RunCancelled then TeamRunCancelled, with nothing of the team between.
+        # The members' actors are told directly only if the owner does not answer.
+        try:
+            await asyncio.wait_for(_future(run.owner.cancel_local.remote(run_id)), OWNER_ACK_SECONDS)
+        except Exception:
+            acks = [
+                _future(self._live[target].owner.cancel_local.remote(target))
+                for target in targets
+                if target != run_id and target in self._live
+            ]
+            if acks:
+                await asyncio.wait(acks, timeout=ACK_TIMEOUT_SECONDS)
         return True
 
     def live_runs(self) -> dict[str, str | None]:
@@ -111,3 +130,8 @@ class Supervisor:
         for table in (self._pre_cancelled, self._pending):
             for run_id in [r for r, expiry in table.items() if expiry < now]:
                 del table[run_id]
+
+
+def _future(ref: Any) -> asyncio.Future[Any]:
+    """An ObjectRef as a future, for `asyncio.wait_for`."""
+    return asyncio.ensure_future(ref)

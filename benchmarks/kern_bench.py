@@ -76,7 +76,7 @@ def batch_sizes(component: Agent | Team, reps: int) -> tuple[Sample, Sample]:
         link_id = f"bench-{rep}-{new_run_id()}"
         stream = handle.open_link.options(num_returns="streaming").remote(link_id)
         request = RunRequest(input="Tell me a long story", run_id=new_run_id(), stream=True)
-        ray.get(handle.start.remote(component.spec, request, link_id), timeout=60)
+        ray.get(handle.start.remote(link_id, [(component.spec, request)]), timeout=60)
         sizes: list[int] = []
         stamps: list[float] = []
         ended = False
