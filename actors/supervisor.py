@@ -35,8 +35,9 @@ class Supervisor:
     """A registry of live runs (run id -> owning actor, parent, children) that turns a cancel into messages.
 
     `cancel` marks the run and its descendants and sends `cancel_local` to the run's owner, which cancels
-    its member runs itself (their owners are told directly if it does not answer). A cancel of an id it has not seen is remembered for a while, so a run cancelled before
-    it started never starts; it counts as in flight if the run's caller announced it (`expect`).
+    its member runs itself (their owners are told directly if it does not answer). A cancel of an id it
+    has not seen is remembered for a while, so a run cancelled before it started never starts; it counts
+    as in flight if the run's caller announced it (`expect`).
     """
 
     def __init__(self) -> None:
