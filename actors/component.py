@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import gc
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -16,6 +17,7 @@ import ray
 from ray.actor import ActorHandle
 
 from actors.batching import TickBatcher
+from actors.link import HEARTBEAT_SECONDS, LINK_EXPIRY_SECONDS
 from actors.members import ActorMembers
 from actors.runtime import actor_name, component_actor, supervisor, use_namespace
 from kern.engine.frames import Batch
@@ -43,6 +45,7 @@ class _ComponentActor:
         self._self: ActorHandle = ray.get_runtime_context().current_actor
         self._member_handles: dict[str, ActorHandle] = {}
         self._links: dict[str, _Link] = {}
+        self._reaper: asyncio.Task[None] | None = None
         # Runs start and end in bursts: their supervisor messages go one call per tick (actors.batching).
         self._registrations: TickBatcher[tuple[str, str | None], bool] = TickBatcher(
             lambda runs: self._supervisor.register.remote(self._self, runs)
@@ -58,6 +61,8 @@ class _ComponentActor:
         When the consumer goes away (it closes the link, or its process dies), its runs are cancelled.
         """
         link = self._link(link_id)
+        if self._reaper is None:
+            self._reaper = asyncio.create_task(self._close_unheard_links())
         try:
             async for batch in link.outbox.batches():
                 yield batch
@@ -70,6 +75,7 @@ class _ComponentActor:
         """Start runs whose frames go to the consumer's link (all it started in one tick, in one call);
         returns once they are under way: for each, None or why it could not start."""
         link = self._link(link_id)
+        link.heard = time.monotonic()
         refusals: list[str | None] = []
         for spec, request in runs:
             try:
@@ -81,6 +87,21 @@ class _ComponentActor:
             task.add_done_callback(functools.partial(_discard, link.runs, request.run_id))
             refusals.append(None)
         return refusals
+
+    def keep_link(self, link_id: str) -> None:
+        """A consumer's heartbeat: its link is still read."""
+        link = self._links.get(link_id)
+        if link is not None:
+            link.heard = time.monotonic()
+
+    async def _close_unheard_links(self) -> None:
+        """Close links whose consumer went silent (its process died): their runs are cancelled."""
+        while True:
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            silent_since = time.monotonic() - LINK_EXPIRY_SECONDS
+            for link in list(self._links.values()):
+                if link.heard < silent_since:
+                    link.outbox.close()
 
     async def run_to_completion(self, spec: AgentSpec | TeamSpec, request: RunRequest) -> RunOutput:
         """Execute one run and return its record (for non-streaming callers)."""
@@ -148,6 +169,8 @@ class _Link:
     outbox: Outbox
     runs: set[str] = field(default_factory=set)
     """Runs started over this link and still going: cancelled if the consumer goes away."""
+    heard: float = field(default_factory=time.monotonic)
+    """When the consumer last showed it is alive (opened the link, started a run, sent a heartbeat)."""
 
 
 @ray.remote

@@ -25,6 +25,11 @@ from kern.specs import ComponentSpec, RunRequest
 
 IDLE_LINK_SECONDS = 60.0
 """A link with no run on it for this long is closed (the next run opens a new one)."""
+HEARTBEAT_SECONDS = 5.0
+"""How often a consumer tells the actor that its link is still read."""
+LINK_EXPIRY_SECONDS = 15.0
+"""A link not heard from for this long is closed by its actor, and the runs on it cancelled: its
+consumer's process died (Ray does not stop a streaming call whose caller is gone)."""
 
 _lock = threading.Lock()
 _readers: dict[tuple[str, asyncio.AbstractEventLoop], LinkReader] = {}
@@ -46,6 +51,7 @@ class LinkReader:
             lambda runs: handle.start.remote(self.link_id, runs)
         )
         self._task: asyncio.Task[None] = loop.create_task(self._read(), name=f"kern-link-{self.link_id}")
+        self._heartbeat: asyncio.Task[None] = loop.create_task(self._beat(), name=f"kern-beat-{self.link_id}")
 
     async def start(self, spec: ComponentSpec, request: RunRequest) -> None:
         """Start a run on the actor, its frames on this link (call on the reader's loop). The runs started
@@ -73,6 +79,11 @@ class LinkReader:
             self._forget()
             self._task.cancel()
 
+    async def _beat(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            self.handle.keep_link.remote(self.link_id)
+
     async def _read(self) -> None:
         error: BaseException = LinkBroken(f"the link to actor {self._key[0]} ended")
         try:
@@ -85,6 +96,7 @@ class LinkReader:
         except RayError as exc:
             error = exc
         finally:
+            self._heartbeat.cancel()
             self._forget()
             self.demux.fail_all(error)
 

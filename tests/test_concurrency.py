@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
 import threading
 import time
 
 import pytest
 import ray
 
+from actors.link import LINK_EXPIRY_SECONDS
 from actors.runtime import supervisor
 from kern.agent import Agent
 from kern.model_server import ModelServer
@@ -116,3 +119,36 @@ def test_threads_streaming_at_once_each_get_their_own_run(server: ModelServer) -
         assert events[-1].event == TeamRunEvent.run_completed
     assert len({events[0].run_id for events in results.values()}) == 5
     wait_until(lambda: walked_away[0].run_id not in ray.get(team.actor().running.remote()))
+
+
+CONSUMER_THAT_DIES = """
+import os, sys, ray
+from kern.agent import Agent
+from kern.models.openai import OpenAIResponses
+from kern.run.agent import RunEvent
+ray.init(address=sys.argv[1], namespace="kern")
+headers = {"x-kern-tokens-per-second": "20", "x-kern-reply-words": "2000"}
+model = OpenAIResponses(id="gpt-test", base_url=sys.argv[2], default_headers=headers)
+agent = Agent(name="Orphan Writer", model=model)
+for event in agent.run("Write", stream=True):
+    if event.event == RunEvent.run_content:
+        print(event.run_id, flush=True)
+        os._exit(0)  # the process dies mid-run: no walk-away cancel, no goodbye to the actor
+"""
+
+
+def test_a_consumer_process_that_dies_loses_its_link_and_its_runs(server: ModelServer) -> None:
+    """Ray keeps a streaming call going after its caller died; kern's link heartbeats end it."""
+    address = ray.get_runtime_context().gcs_address
+    child = subprocess.run(
+        [sys.executable, "-c", CONSUMER_THAT_DIES, address, server.base_url],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert child.returncode == 0, child.stderr[-2000:]
+    run_id = child.stdout.split()[-1]
+    actor = ray.get_actor("kern:agent:orphan-writer", namespace="kern")
+    assert run_id in ray.get(actor.running.remote()), "the run outlives its caller at first"
+    wait_until(lambda: run_id not in ray.get(actor.running.remote()), timeout=LINK_EXPIRY_SECONDS + 15)
+    assert not ray.get(actor.links.remote())
+    record = next(r for r in server.requests if r.status != "in_progress" and "Write" in str(r.body))
+    assert record.status == "disconnected", "the orphan's model stream was closed"
