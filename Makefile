@@ -32,5 +32,8 @@ lint: setup
 	$(VENV)/bin/ruff format --check kern actors
 	$(VENV)/bin/mypy
 
+# Single streams and cancels, then the concurrency sweep (10-500 team runs), each beside Agno when
+# AGNO_PYTHON names an interpreter with Agno (see benchmarks/README.md).
 bench: setup
 	$(VENV)/bin/python benchmarks/run.py
+	$(VENV)/bin/python benchmarks/concurrency.py
