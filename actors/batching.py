@@ -30,17 +30,23 @@ class TickBatcher(Generic[Item, Result]):
     def __init__(self, send: Callable[[list[Item]], Any]) -> None:
         self._send = send
         self._items: list[Item] = []
-        self._futures: list[asyncio.Future[Result]] = []
+        self._futures: list[asyncio.Future[Result] | None] = []
 
     def submit(self, item: Item) -> asyncio.Future[Result]:
         """Queue one item; the future resolves with its result."""
-        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        self._queue(item, future)
+        return future
+
+    def post(self, item: Item) -> None:
+        """Queue one item whose result nobody waits for (a notice; its failure is nobody's concern)."""
+        self._queue(item, None)
+
+    def _queue(self, item: Item, future: asyncio.Future[Result] | None) -> None:
         if not self._items:
-            loop.call_soon(self._flush)
-        future: asyncio.Future[Result] = loop.create_future()
+            asyncio.get_running_loop().call_soon(self._flush)
         self._items.append(item)
         self._futures.append(future)
-        return future
 
     def _flush(self) -> None:
         items, futures = self._items, self._futures
@@ -53,7 +59,9 @@ class TickBatcher(Generic[Item, Result]):
         call.add_done_callback(lambda done: _settle(futures, done))
 
 
-def _settle(futures: Sequence[asyncio.Future[Any]], outcome: asyncio.Future[Any] | BaseException) -> None:
+def _settle(
+    futures: Sequence[asyncio.Future[Any] | None], outcome: asyncio.Future[Any] | BaseException
+) -> None:
     if isinstance(outcome, BaseException):
         results: list[Any] = [outcome] * len(futures)
     elif outcome.cancelled():
@@ -63,7 +71,7 @@ def _settle(futures: Sequence[asyncio.Future[Any]], outcome: asyncio.Future[Any]
     else:
         results = list(outcome.result())
     for future, result in zip(futures, results, strict=True):
-        if future.done():
+        if future is None or future.done():
             continue
         if isinstance(result, BaseException):
             future.set_exception(result)

@@ -14,19 +14,16 @@ from ray.exceptions import RayActorError, RayError
 
 from actors import link
 from actors.batching import CallRejected
+from actors.link import IDLE_TIMEOUT_SECONDS, START_TIMEOUT_SECONDS
 from actors.runtime import supervisor
 from kern.engine.events import failure_event
 from kern.engine.frames import FrameDecoder
-from kern.engine.inbox import AsyncInbox, LinkBroken, ThreadInbox
+from kern.engine.inbox import LinkBroken, ThreadInbox
 from kern.run.agent import RunOutput
 from kern.run.base import BaseRunEvent, RunStatus
 from kern.run.events import is_terminal
 from kern.specs import ComponentSpec, RunRequest, TeamSpec, run_record
 
-IDLE_TIMEOUT_SECONDS = 900.0
-"""Longest wait for the next batch; the model's own timeout normally ends a stalled run long before."""
-START_TIMEOUT_SECONDS = 60.0
-"""Longest wait for the actor to take the run."""
 CANCEL_TIMEOUT_SECONDS = 15.0
 
 
@@ -80,13 +77,9 @@ async def astream_run(
     """The async twin of `stream_run`: the link is read on the caller's own event loop."""
     watch = _RunWatch(spec, request, on_lost)
     supervisor().expect.remote(request.run_id)
-    reader = link.reader(handle)
-    inbox = AsyncInbox(request.run_id)
-    reader.open(request.run_id, inbox)
     decoder = FrameDecoder()
     try:
-        await asyncio.wait_for(reader.start(spec, request), START_TIMEOUT_SECONDS)
-        async for frames in inbox.batches(IDLE_TIMEOUT_SECONDS):
+        async for frames in link.run_frames(handle, spec, request):
             for frame in frames:
                 event = decoder.decode(frame)
                 watch.see(event)
@@ -95,7 +88,6 @@ async def astream_run(
         if not watch.ended:
             yield watch.lost(exc)
     finally:
-        reader.close(request.run_id)
         if not watch.ended:
             _walk_away(handle, request.run_id)
     if not watch.ended:

@@ -141,7 +141,7 @@ class _ComponentActor:
             else None
         )
         task = self._host.start(spec, request, outbox, members=members, gate=registered)
-        task.add_done_callback(lambda _: self._finishes.submit(request.run_id).add_done_callback(_quiet))
+        task.add_done_callback(lambda _: self._finishes.post(request.run_id))
         return task
 
     def _member_actor(self, member: AgentSpec | TeamSpec) -> ActorHandle:
@@ -156,12 +156,6 @@ class _ComponentActor:
 
 def _discard(runs: set[str], run_id: str, _: object) -> None:
     runs.discard(run_id)
-
-
-def _quiet(future: asyncio.Future[None]) -> None:
-    """A finish the supervisor did not get (it restarts, or is gone) is not this run's concern."""
-    if not future.cancelled():
-        future.exception()
 
 
 @dataclass

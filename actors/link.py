@@ -13,6 +13,7 @@ import asyncio
 import os
 import threading
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import ray
@@ -20,9 +21,14 @@ from ray.actor import ActorHandle
 from ray.exceptions import RayError
 
 from actors.batching import CallRejected, TickBatcher
-from kern.engine.inbox import Demux, LinkBroken
+from kern.engine.frames import Frame
+from kern.engine.inbox import AsyncInbox, Demux, LinkBroken
 from kern.specs import ComponentSpec, RunRequest
 
+START_TIMEOUT_SECONDS = 60.0
+"""Longest wait for an actor to take a run (it may be starting: a process start)."""
+IDLE_TIMEOUT_SECONDS = 900.0
+"""Longest wait for a run's next frames; its model's own timeout normally ends a stalled run long before."""
 IDLE_LINK_SECONDS = 60.0
 """A link with no run on it for this long is closed (the next run opens a new one)."""
 HEARTBEAT_SECONDS = 5.0
@@ -115,6 +121,21 @@ def reader(handle: ActorHandle, loop: asyncio.AbstractEventLoop | None = None) -
         if found is None:
             found = _readers[key] = LinkReader(handle, loop, key)
         return found
+
+
+async def run_frames(
+    handle: ActorHandle, spec: ComponentSpec, request: RunRequest
+) -> AsyncIterator[list[Frame]]:
+    """Start a run on the actor; yield its frames from this loop's link to it, until its terminal frame."""
+    link = reader(handle)
+    inbox = AsyncInbox(request.run_id)
+    link.open(request.run_id, inbox)
+    try:
+        await asyncio.wait_for(link.start(spec, request), START_TIMEOUT_SECONDS)
+        async for frames in inbox.batches(IDLE_TIMEOUT_SECONDS):
+            yield frames
+    finally:
+        link.close(request.run_id)
 
 
 def background_loop() -> asyncio.AbstractEventLoop:

@@ -7,7 +7,6 @@ import gc
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any
 
 import ray
 from ray.actor import ActorHandle
@@ -97,10 +96,10 @@ class Supervisor:
         # the stream reads member RunCancelled then TeamRunCancelled, with nothing of the team between.
         # The members' actors are told directly only if the owner does not answer.
         try:
-            await asyncio.wait_for(_future(run.owner.cancel_local.remote(run_id)), OWNER_ACK_SECONDS)
+            await asyncio.wait_for(run.owner.cancel_local.remote(run_id), OWNER_ACK_SECONDS)
         except Exception:
             acks = [
-                _future(self._live[target].owner.cancel_local.remote(target))
+                asyncio.ensure_future(self._live[target].owner.cancel_local.remote(target))
                 for target in targets
                 if target != run_id and target in self._live
             ]
@@ -131,8 +130,3 @@ class Supervisor:
         for table in (self._pre_cancelled, self._pending):
             for run_id in [r for r, expiry in table.items() if expiry < now]:
                 del table[run_id]
-
-
-def _future(ref: Any) -> asyncio.Future[Any]:
-    """An ObjectRef as a future, for `asyncio.wait_for`."""
-    return asyncio.ensure_future(ref)

@@ -26,7 +26,6 @@ _CONTENT_CLASSES: dict[str, type[agent.RunContentEvent | team.TeamRunContentEven
     agent.RunEvent.run_content: agent.RunContentEvent,
     team.TeamRunEvent.run_content: team.TeamRunContentEvent,
 }
-CONTENT_EVENTS = frozenset(_CONTENT_CLASSES)
 _STARTED = frozenset({agent.RunEvent.run_started, team.TeamRunEvent.run_started})
 _IDENTITY = ("session_id", "user_id", "parent_run_id", "agent_id", "agent_name", "team_id", "team_name")
 

@@ -95,8 +95,8 @@ async def run_member(ctx: RunContext, members: MemberRunner, member_id: str, tas
         await asyncio.shield(pump)
     except asyncio.CancelledError:
         if not pump.done():
-            # Not awaited before the drain: a cancel from the supervisor is already on its way to the
-            # member, and this one covers a team run cancelled on its own (its caller walked away).
+            # The leader is the one that cancels its member (the supervisor tells only the run's owner);
+            # not awaited, so a slow answer cannot delay the drain, which waits for the RunCancelled.
             asking = asyncio.ensure_future(members.cancel(member_id, request.run_id))
             asking.add_done_callback(_ignore_failure)
             await asyncio.wait({pump}, timeout=MEMBER_DRAIN_SECONDS)
