@@ -5,93 +5,96 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import ray
 from ray.actor import ActorHandle
 from ray.exceptions import RayActorError, RayError
 
-from actors import link
+from actors import link, routing
 from actors.batching import CallRejected
-from actors.link import IDLE_TIMEOUT_SECONDS, START_TIMEOUT_SECONDS
+from actors.link import IDLE_TIMEOUT_SECONDS, START_TIMEOUT_SECONDS, ReplicaUnavailable
+from actors.routing import Router
 from actors.runtime import supervisor
 from kern.engine.events import failure_event
 from kern.engine.frames import FrameDecoder
-from kern.engine.inbox import LinkBroken, ThreadInbox
+from kern.engine.inbox import AsyncInbox, LinkBroken, ThreadInbox
 from kern.run.agent import RunOutput
 from kern.run.base import BaseRunEvent, RunStatus
 from kern.run.events import is_terminal
 from kern.specs import ComponentSpec, RunRequest, TeamSpec, run_record
 
 CANCEL_TIMEOUT_SECONDS = 15.0
+PLACE_TIMEOUT_SECONDS = START_TIMEOUT_SECONDS * routing.START_ATTEMPTS
 
 
-OnLost = Callable[[], None]
-"""Told when the run's actor is lost, so the caller stops using that handle."""
-
-_BROKEN = (RayError, LinkBroken, CallRejected, TimeoutError)
+_BROKEN = (RayError, LinkBroken, CallRejected, TimeoutError, ReplicaUnavailable)
 
 
-def stream_run(
-    handle: ActorHandle, spec: ComponentSpec, request: RunRequest, on_lost: OnLost
-) -> Iterator[BaseRunEvent]:
-    """Run on the actor and yield its events one by one (blocking; usable from any thread).
+def stream_run(router: Router, spec: ComponentSpec, request: RunRequest) -> Iterator[BaseRunEvent]:
+    """Run on one of the component's replicas and yield its events one by one (blocking; any thread).
 
-    The frames come over this process's link to the actor, read on a background event loop.
+    The frames come over this process's link to the replica, read on a background event loop.
     """
-    watch = _RunWatch(spec, request, on_lost)
+    watch = _RunWatch(spec, request)
     supervisor().expect.remote(request.run_id)
     loop = link.background_loop()
-    inbox = ThreadInbox(request.run_id)
-
-    async def open_route() -> link.LinkReader:
-        reader = link.reader(handle)
-        reader.open(request.run_id, inbox)
-        return reader
-
-    reader = asyncio.run_coroutine_threadsafe(open_route(), loop).result(timeout=START_TIMEOUT_SECONDS)
+    placed: routing.PlacedRun | None = None
     decoder = FrameDecoder()
     try:
-        started = asyncio.run_coroutine_threadsafe(reader.start(spec, request), loop)
-        started.result(timeout=START_TIMEOUT_SECONDS)
-        for frames in inbox.batches(IDLE_TIMEOUT_SECONDS):
+        placing = asyncio.run_coroutine_threadsafe(
+            routing.place(router, spec, request, lambda: ThreadInbox(request.run_id)), loop
+        )
+        try:
+            placed = placing.result(timeout=PLACE_TIMEOUT_SECONDS)
+        except BaseException:
+            placing.cancel()
+            raise
+        assert isinstance(placed.inbox, ThreadInbox)
+        for frames in placed.inbox.batches(IDLE_TIMEOUT_SECONDS):
             for frame in frames:
                 event = decoder.decode(frame)
                 watch.see(event)
                 yield event
     except _BROKEN as exc:
         if not watch.ended:
-            yield watch.lost(exc)
+            yield watch.lost(exc, placed)
     finally:
-        loop.call_soon_threadsafe(reader.close, request.run_id)
-        if not watch.ended:
-            _walk_away(handle, request.run_id)
+        if placed is not None:
+            loop.call_soon_threadsafe(placed.close)
+            if not watch.ended:
+                _walk_away(placed.handle, request.run_id)
     if not watch.ended:
-        yield watch.lost(None)
+        yield watch.lost(None, placed)
 
 
 async def astream_run(
-    handle: ActorHandle, spec: ComponentSpec, request: RunRequest, on_lost: OnLost
+    router: Router, spec: ComponentSpec, request: RunRequest
 ) -> AsyncIterator[BaseRunEvent]:
     """The async twin of `stream_run`: the link is read on the caller's own event loop."""
-    watch = _RunWatch(spec, request, on_lost)
+    watch = _RunWatch(spec, request)
     supervisor().expect.remote(request.run_id)
+    placed: routing.PlacedRun | None = None
     decoder = FrameDecoder()
     try:
-        async for frames in link.run_frames(handle, spec, request):
+        placed = await routing.place(router, spec, request, lambda: AsyncInbox(request.run_id))
+        assert isinstance(placed.inbox, AsyncInbox)
+        async for frames in placed.inbox.batches(IDLE_TIMEOUT_SECONDS):
             for frame in frames:
                 event = decoder.decode(frame)
                 watch.see(event)
                 yield event
     except _BROKEN as exc:
         if not watch.ended:
-            yield watch.lost(exc)
+            yield watch.lost(exc, placed)
     finally:
-        if not watch.ended:
-            _walk_away(handle, request.run_id)
+        if placed is not None:
+            placed.close()
+            if not watch.ended:
+                _walk_away(placed.handle, request.run_id)
     if not watch.ended:
-        yield watch.lost(None)
+        yield watch.lost(None, placed)
 
 
 def _walk_away(handle: ActorHandle, run_id: str) -> None:
@@ -104,33 +107,59 @@ def _walk_away(handle: ActorHandle, run_id: str) -> None:
         pass  # the actor is gone, and its run with it
 
 
-def run_to_completion(
-    handle: ActorHandle, spec: ComponentSpec, request: RunRequest, on_lost: OnLost
-) -> RunOutput:
-    """Run on the actor and return the record; an interrupted caller cancels the run."""
+def run_to_completion(router: Router, spec: ComponentSpec, request: RunRequest) -> RunOutput:
+    """Run on one of the component's replicas and return the record; an interrupted caller cancels it."""
     supervisor().expect.remote(request.run_id)
-    ref = handle.run_to_completion.remote(spec, request)
-    try:
-        return ray.get(ref, timeout=IDLE_TIMEOUT_SECONDS)
-    except RayActorError as exc:
-        return _RunWatch(spec, request, on_lost).lost_record(exc)
-    except BaseException:
-        cancel_run(request.run_id, wait=False)
-        raise
+    refused: list[str] = []
+    while True:
+        lease = router.pick(avoid=refused)
+        try:
+            return ray.get(lease.handle.run_to_completion.remote(spec, request), timeout=IDLE_TIMEOUT_SECONDS)
+        except ReplicaUnavailable:
+            if not _try_elsewhere(router, lease, refused):
+                raise
+        except RayActorError as exc:
+            router.lost(lease.name)
+            started = supervisor().started.remote(request.run_id)
+            if ray.get(started, timeout=CANCEL_TIMEOUT_SECONDS) or not _try_elsewhere(router, lease, refused):
+                return _RunWatch(spec, request).lost_record(exc)
+        except BaseException:
+            cancel_run(request.run_id, wait=False)
+            raise
+        finally:
+            lease.release()
 
 
-async def arun_to_completion(
-    handle: ActorHandle, spec: ComponentSpec, request: RunRequest, on_lost: OnLost
-) -> RunOutput:
+async def arun_to_completion(router: Router, spec: ComponentSpec, request: RunRequest) -> RunOutput:
     """The async twin of `run_to_completion`."""
     supervisor().expect.remote(request.run_id)
-    try:
-        return await handle.run_to_completion.remote(spec, request)
-    except RayActorError as exc:
-        return _RunWatch(spec, request, on_lost).lost_record(exc)
-    except BaseException:
-        cancel_run(request.run_id, wait=False)
-        raise
+    refused: list[str] = []
+    while True:
+        lease = router.pick(avoid=refused)
+        try:
+            return await lease.handle.run_to_completion.remote(spec, request)
+        except ReplicaUnavailable:
+            if not _try_elsewhere(router, lease, refused):
+                raise
+        except RayActorError as exc:
+            router.lost(lease.name)
+            started = supervisor().started.remote(request.run_id)
+            if await asyncio.wait_for(started, CANCEL_TIMEOUT_SECONDS) or not _try_elsewhere(
+                router, lease, refused
+            ):
+                return _RunWatch(spec, request).lost_record(exc)
+        except BaseException:
+            cancel_run(request.run_id, wait=False)
+            raise
+        finally:
+            lease.release()
+
+
+def _try_elsewhere(router: Router, lease: routing.Lease, refused: list[str]) -> bool:
+    """The replica did not take the run (being removed, or dead): whether another may be tried."""
+    router.lost(lease.name)
+    refused.append(lease.name)
+    return len(refused) < routing.START_ATTEMPTS
 
 
 def cancel_run(run_id: str, *, wait: bool = True) -> bool:
@@ -157,10 +186,9 @@ async def acancel_run(run_id: str) -> bool:
 class _RunWatch:
     """Notices the run's own terminal event; makes the stand-in error event if it never comes."""
 
-    def __init__(self, spec: ComponentSpec, request: RunRequest, on_lost: OnLost) -> None:
+    def __init__(self, spec: ComponentSpec, request: RunRequest) -> None:
         self.spec = spec
         self.request = request
-        self.on_lost = on_lost
         self.ended = False
 
     def see(self, event: BaseRunEvent) -> None:
@@ -169,12 +197,13 @@ class _RunWatch:
 
     def lost_record(self, exc: BaseException) -> RunOutput:
         """The record of a non-streaming run whose actor died."""
-        self.on_lost()
         return run_record(self.spec, self.request, status=RunStatus.error, error=self._reason(exc))
 
-    def lost(self, exc: BaseException | None) -> BaseRunEvent:
+    def lost(self, exc: BaseException | None, placed: routing.PlacedRun | None) -> BaseRunEvent:
+        """The stand-in terminal event; the replica is not chosen again until the supervisor lists it."""
         self.ended = True
-        self.on_lost()
+        if placed is not None and isinstance(exc, RayActorError | LinkBroken):
+            placed.lease.router.lost(placed.lease.name)
         is_team = isinstance(self.spec, TeamSpec)
         key = "team" if is_team else "agent"
         identity: dict[str, Any] = {

@@ -17,9 +17,9 @@ import ray
 from ray.actor import ActorHandle
 
 from actors.batching import TickBatcher
-from actors.link import HEARTBEAT_SECONDS, LINK_EXPIRY_SECONDS
+from actors.link import HEARTBEAT_SECONDS, LINK_EXPIRY_SECONDS, RETIRED, ReplicaUnavailable
 from actors.members import ActorMembers
-from actors.runtime import actor_name, component_actor, supervisor, use_namespace
+from actors.runtime import supervisor, use_namespace
 from kern.engine.frames import Batch
 from kern.engine.host import RunHost
 from kern.engine.outbox import DiscardingOutbox, Outbox
@@ -31,10 +31,12 @@ LINK_INTERVAL_SECONDS = 0.02
 link, a frame that comes later than that after the previous batch waits for nothing, and a run's first
 and terminal frames never wait. Measured at 200 concurrent team runs (benchmarks/concurrency.py, 2 cores):
 12.3 CPU-s at 20 ms against 14.2 at 5 ms, worst-gap p99 343 ms against 508."""
+LAG_PROBE_SECONDS = 0.05
+"""How often the event loop's lateness is sampled (reported to the supervisor with the load)."""
 
 
 class _ComponentActor:
-    """Hosts the runs of one agent or team. Many runs at once share the actor's event loop."""
+    """One replica of an agent or team: hosts runs, many at once on its event loop."""
 
     def __init__(self, namespace: str) -> None:
         import kern.models.openai.sse  # noqa: F401  (the SDK: imported here, not on the first run's clock)
@@ -43,9 +45,12 @@ class _ComponentActor:
         self._host = RunHost()
         self._supervisor = supervisor()
         self._self: ActorHandle = ray.get_runtime_context().current_actor
-        self._member_handles: dict[str, ActorHandle] = {}
+        self._node_id = ray.get_runtime_context().get_node_id()
         self._links: dict[str, _Link] = {}
         self._reaper: asyncio.Task[None] | None = None
+        self._retiring = False
+        self._lag_ms = 0.0
+        self._lag_probe: asyncio.Task[None] | None = None
         # Runs start and end in bursts: their supervisor messages go one call per tick (actors.batching).
         self._registrations: TickBatcher[tuple[str, str | None], bool] = TickBatcher(
             lambda runs: self._supervisor.register.remote(self._self, runs)
@@ -60,6 +65,8 @@ class _ComponentActor:
 
         When the consumer goes away (it closes the link, or its process dies), its runs are cancelled.
         """
+        if self._retiring:
+            return
         link = self._link(link_id)
         if self._reaper is None:
             self._reaper = asyncio.create_task(self._close_unheard_links())
@@ -74,6 +81,8 @@ class _ComponentActor:
     def start(self, link_id: str, runs: list[tuple[AgentSpec | TeamSpec, RunRequest]]) -> list[str | None]:
         """Start runs whose frames go to the consumer's link (all it started in one tick, in one call);
         returns once they are under way: for each, None or why it could not start."""
+        if self._retiring:
+            return [RETIRED] * len(runs)
         link = self._link(link_id)
         link.heard = time.monotonic()
         refusals: list[str | None] = []
@@ -105,6 +114,8 @@ class _ComponentActor:
 
     async def run_to_completion(self, spec: AgentSpec | TeamSpec, request: RunRequest) -> RunOutput:
         """Execute one run and return its record (for non-streaming callers)."""
+        if self._retiring:
+            raise ReplicaUnavailable(RETIRED)
         task = self._start(spec, request, DiscardingOutbox())
         try:
             return await asyncio.shield(task)
@@ -114,6 +125,30 @@ class _ComponentActor:
     def cancel_local(self, run_id: str) -> bool:
         """The supervisor's cancel message: cancel this actor's run. True if it was in flight."""
         return self._host.cancel(run_id)
+
+    async def load(self) -> tuple[int, float, str]:
+        """The supervisor's poll: runs in flight, the longest event-loop lateness (ms) since the last
+        poll, and the node. A replica being removed closes its links once its last run has ended."""
+        if self._lag_probe is None:
+            self._lag_probe = asyncio.create_task(self._probe_lag())
+        lag, self._lag_ms = self._lag_ms, 0.0
+        runs = len(self._host.run_ids())
+        if self._retiring and not runs:
+            for link in self._links.values():
+                link.outbox.close()
+        return runs, lag, self._node_id
+
+    def retire(self) -> None:
+        """The supervisor is removing this replica: it refuses new runs; the runs in flight go on."""
+        self._retiring = True
+
+    async def _probe_lag(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            before = loop.time()
+            await asyncio.sleep(LAG_PROBE_SECONDS)
+            late = (loop.time() - before - LAG_PROBE_SECONDS) * 1000
+            self._lag_ms = max(self._lag_ms, late)
 
     def running(self) -> list[str]:
         """Ids of the runs in flight here."""
@@ -135,23 +170,10 @@ class _ComponentActor:
         async def registered() -> bool:
             return await self._registrations.submit((request.run_id, request.parent_run_id))
 
-        members = (
-            ActorMembers(spec, self._member_actor, self._forget_member)
-            if isinstance(spec, TeamSpec)
-            else None
-        )
+        members = ActorMembers(spec) if isinstance(spec, TeamSpec) else None
         task = self._host.start(spec, request, outbox, members=members, gate=registered)
         task.add_done_callback(lambda _: self._finishes.post(request.run_id))
         return task
-
-    def _member_actor(self, member: AgentSpec | TeamSpec) -> ActorHandle:
-        key = actor_name(member)
-        if key not in self._member_handles:
-            self._member_handles[key] = component_actor(member)
-        return self._member_handles[key]
-
-    def _forget_member(self, member: AgentSpec | TeamSpec) -> None:
-        self._member_handles.pop(actor_name(member), None)
 
 
 def _discard(runs: set[str], run_id: str, _: object) -> None:
@@ -169,9 +191,9 @@ class _Link:
 
 @ray.remote
 class AgentActor(_ComponentActor):
-    """One per agent: serves all runs of that agent."""
+    """A replica of an agent."""
 
 
 @ray.remote
 class TeamActor(_ComponentActor):
-    """One per team: hosts the leader's runs; members run on their own actors."""
+    """A replica of a team: hosts the leader's runs; members run on their own replicas."""

@@ -13,16 +13,14 @@ import asyncio
 import os
 import threading
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import ray
 from ray.actor import ActorHandle
-from ray.exceptions import RayError
+from ray.exceptions import RayActorError, RayError
 
 from actors.batching import CallRejected, TickBatcher
-from kern.engine.frames import Frame
-from kern.engine.inbox import AsyncInbox, Demux, LinkBroken
+from kern.engine.inbox import Demux, LinkBroken
 from kern.specs import ComponentSpec, RunRequest
 
 START_TIMEOUT_SECONDS = 60.0
@@ -37,9 +35,17 @@ LINK_EXPIRY_SECONDS = 15.0
 """A link not heard from for this long is closed by its actor, and the runs on it cancelled: its
 consumer's process died (Ray does not stop a streaming call whose caller is gone)."""
 
+RETIRED = "retired: this replica takes no new runs"
+"""A replica's refusal of a run while it is being removed (`ReplicaUnavailable` at the caller)."""
+
 _lock = threading.Lock()
 _readers: dict[tuple[str, asyncio.AbstractEventLoop], LinkReader] = {}
 _background: asyncio.AbstractEventLoop | None = None
+
+
+class ReplicaUnavailable(Exception):
+    """The replica did not take the run (it is being removed, or it is dead): the run never started
+    there, so it may go to another replica of the component."""
 
 
 class LinkReader:
@@ -61,8 +67,14 @@ class LinkReader:
 
     async def start(self, spec: ComponentSpec, request: RunRequest) -> None:
         """Start a run on the actor, its frames on this link (call on the reader's loop). The runs started
-        in one tick go as one Ray call. Raises `CallRejected` if the actor would not take it."""
-        refusal = await self._starts.submit((spec, request))
+        in one tick go as one Ray call. Raises `CallRejected` if the actor would not take it, and
+        `ReplicaUnavailable` if it is being removed or is dead."""
+        try:
+            refusal = await asyncio.wait_for(self._starts.submit((spec, request)), START_TIMEOUT_SECONDS)
+        except RayActorError as exc:
+            raise ReplicaUnavailable(f"actor {self._key[0]} is gone: {exc}") from exc
+        if refusal == RETIRED:
+            raise ReplicaUnavailable(f"actor {self._key[0]} is being removed")
         if refusal is not None:
             raise CallRejected(refusal)
 
@@ -121,21 +133,6 @@ def reader(handle: ActorHandle, loop: asyncio.AbstractEventLoop | None = None) -
         if found is None:
             found = _readers[key] = LinkReader(handle, loop, key)
         return found
-
-
-async def run_frames(
-    handle: ActorHandle, spec: ComponentSpec, request: RunRequest
-) -> AsyncIterator[list[Frame]]:
-    """Start a run on the actor; yield its frames from this loop's link to it, until its terminal frame."""
-    link = reader(handle)
-    inbox = AsyncInbox(request.run_id)
-    link.open(request.run_id, inbox)
-    try:
-        await asyncio.wait_for(link.start(spec, request), START_TIMEOUT_SECONDS)
-        async for frames in inbox.batches(IDLE_TIMEOUT_SECONDS):
-            yield frames
-    finally:
-        link.close(request.run_id)
 
 
 def background_loop() -> asyncio.AbstractEventLoop:

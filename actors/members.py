@@ -1,44 +1,50 @@
-"""A leader reaches its members on their own actors, over one link per member actor."""
+"""A leader reaches its members on their replicas, over one link per member replica."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
-from ray.actor import ActorHandle
 from ray.exceptions import RayActorError
 
-from actors.link import run_frames
+from actors import routing
+from actors.link import IDLE_TIMEOUT_SECONDS
+from actors.runtime import supervisor
 from kern.engine.frames import Frame
-from kern.specs import AgentSpec, RunRequest, TeamSpec
+from kern.engine.inbox import AsyncInbox, LinkBroken
+from kern.specs import RunRequest, TeamSpec
 
 CANCEL_TIMEOUT_SECONDS = 5.0
 
 
 class ActorMembers:
-    """A `MemberRunner` over member actors, found (or created) by name."""
+    """A `MemberRunner` over member replicas: each member run goes to one of its member's replicas."""
 
-    def __init__(
-        self,
-        team: TeamSpec,
-        actor_of: Callable[[AgentSpec | TeamSpec], ActorHandle],
-        forget: Callable[[AgentSpec | TeamSpec], None],
-    ) -> None:
+    def __init__(self, team: TeamSpec) -> None:
         self.team = team
-        self.actor_of = actor_of
-        self.forget = forget
+        self._placed: dict[str, routing.PlacedRun] = {}
 
     async def run(self, member_id: str, request: RunRequest) -> AsyncIterator[list[Frame]]:
-        """Start the member's run on its actor and yield its frames from the link to that actor."""
+        """Start the member's run on a replica and yield its frames from the link to that replica."""
         member = self.team.member(member_id)
+        router = routing.router(member)
+        placed = await routing.place(router, member, request, lambda: AsyncInbox(request.run_id))
+        assert isinstance(placed.inbox, AsyncInbox)
+        self._placed[request.run_id] = placed
         try:
-            async for frames in run_frames(self.actor_of(member), member, request):
+            async for frames in placed.inbox.batches(IDLE_TIMEOUT_SECONDS):
                 yield frames
-        except RayActorError:
-            self.forget(member)  # the next run recreates the member's actor by name
+        except (RayActorError, LinkBroken):
+            router.lost(placed.lease.name)
             raise
+        finally:
+            del self._placed[request.run_id]
+            placed.close()
 
     async def cancel(self, member_id: str, run_id: str) -> None:
-        """Send the member's actor a cancel message for this run."""
-        handle = self.actor_of(self.team.member(member_id))
-        await asyncio.wait_for(handle.cancel_local.remote(run_id), CANCEL_TIMEOUT_SECONDS)
+        """Tell the replica that runs the member's run to cancel it (the supervisor, if not placed yet)."""
+        placed = self._placed.get(run_id)
+        if placed is None:
+            await asyncio.wait_for(supervisor().cancel.remote(run_id), CANCEL_TIMEOUT_SECONDS)
+            return
+        await asyncio.wait_for(placed.handle.cancel_local.remote(run_id), CANCEL_TIMEOUT_SECONDS)

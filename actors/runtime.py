@@ -9,6 +9,7 @@ from typing import Any
 import ray
 from ray.actor import ActorHandle
 
+from actors.pools import PoolConfig
 from actors.supervisor import Supervisor
 from kern import local_cluster
 from kern.specs import AgentSpec, ComponentSpec, TeamSpec
@@ -63,23 +64,38 @@ def supervisor(*, refresh: bool = False) -> ActorHandle:
 
 
 def actor_name(spec: ComponentSpec) -> str:
-    """Actors are found by kind and id, so another process can reach the same agent or team."""
-    return f"kern:{'team' if isinstance(spec, TeamSpec) else 'agent'}:{spec.id}"
+    """Actors are found by kind and id, so another process can reach the same agent or team. This is the
+    name of the component's first replica; the others add `#1`, `#2`..."""
+    return f"kern:{_kind(spec)}:{spec.id}"
 
 
-def component_actor(spec: AgentSpec | TeamSpec) -> ActorHandle:
-    """Get or create the actor of an agent or team (its options apply when it is created).
+def pool_config(spec: AgentSpec | TeamSpec) -> PoolConfig:
+    """What the supervisor needs to keep the component's replicas."""
+    return PoolConfig(
+        name=actor_name(spec), kind=_kind(spec), ray_options=spec.ray_options, bounds=spec.replicas
+    )
 
-    Actors are detached: they serve every process of the namespace and live as long as the Ray
-    cluster (a local `ray.init()` cluster ends with its driver).
 
+def replica_actor(config: PoolConfig, index: int) -> ActorHandle:
+    """Get or create one replica of a component (its options apply when it is created).
+
+    Replicas are detached: they serve every process of the namespace and live as long as the Ray
+    cluster (a local `ray.init()` cluster ends with its driver), or until the supervisor removes them.
     """
     from actors.component import AgentActor, TeamActor
 
     ensure_ray()
-    actor_class = TeamActor if isinstance(spec, TeamSpec) else AgentActor
-    options = {**DEFAULT_ACTOR_OPTIONS, **spec.ray_options}
-    handle = actor_class.options(  # type: ignore[union-attr]
-        name=actor_name(spec), namespace=NAMESPACE, get_if_exists=True, lifetime="detached", **options
+    actor_class = TeamActor if config.kind == "team" else AgentActor
+    options = {**DEFAULT_ACTOR_OPTIONS, **config.ray_options, "name": config.replica_name(index)}
+    return actor_class.options(  # type: ignore[union-attr]
+        namespace=NAMESPACE, get_if_exists=True, lifetime="detached", **options
     ).remote(NAMESPACE)
-    return handle
+
+
+def component_actor(spec: AgentSpec | TeamSpec) -> ActorHandle:
+    """The component's first replica, created if need be: it always exists while the component is used."""
+    return replica_actor(pool_config(spec), 0)
+
+
+def _kind(spec: ComponentSpec) -> str:
+    return "team" if isinstance(spec, TeamSpec) else "agent"

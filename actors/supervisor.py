@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 import ray
 from ray.actor import ActorHandle
 
+from actors.pools import PoolConfig, Pools, PoolStatus, Route
+
 PRE_CANCEL_SECONDS = 300.0
 """How long a cancel of a not-yet-started run id is remembered."""
 PENDING_SECONDS = 300.0
@@ -31,7 +33,8 @@ class _LiveRun:
 
 @ray.remote(num_cpus=0, max_restarts=-1)
 class Supervisor:
-    """A registry of live runs (run id -> owning actor, parent, children) that turns a cancel into messages.
+    """A registry of live runs (run id -> owning actor, parent, children) that turns a cancel into messages,
+    and the keeper of every component's replicas (`actors.pools`).
 
     `cancel` marks the run and its descendants and sends `cancel_local` to the run's owner, which cancels
     its member runs itself (their owners are told directly if it does not answer). A cancel of an id it
@@ -44,6 +47,10 @@ class Supervisor:
         self._pre_cancelled: dict[str, float] = {}
         self._pending: dict[str, float] = {}
         self._finished: OrderedDict[str, None] = OrderedDict()
+        self._pools = Pools(_create_replica, _existing_replicas)
+        from actors.runtime import use_namespace  # (runtime imports this module)
+
+        use_namespace(ray.get_runtime_context().namespace)  # the replicas it makes live beside it
         gc.freeze()  # a full collection skips the start-up objects: no ~50 ms pauses on the cancel path
 
     def expect(self, run_id: str) -> None:
@@ -107,6 +114,20 @@ class Supervisor:
                 await asyncio.wait(acks, timeout=ACK_TIMEOUT_SECONDS)
         return True
 
+    async def pool(self, name: str, config: PoolConfig | None) -> list[Route] | None:
+        """The replicas of component `name` that take runs; a config starts (or updates) its pool. None if
+        the pool is unknown and no config came with the call (the caller sends it again)."""
+        return await self._pools.routes(name, config)
+
+    def pools(self) -> list[PoolStatus]:
+        """Every component's replicas: state, runs, event-loop lag, node (for `kern ps` and tests)."""
+        return self._pools.status()
+
+    def started(self, run_id: str) -> bool:
+        """Whether an actor registered this run (it is live or has ended): a caller whose actor died under
+        a call may start the run elsewhere only if it never did."""
+        return run_id in self._live or run_id in self._finished
+
     def live_runs(self) -> dict[str, str | None]:
         """Run id -> parent run id of every live run (for diagnostics and tests)."""
         return {run_id: run.parent_run_id for run_id, run in self._live.items()}
@@ -130,3 +151,26 @@ class Supervisor:
         for table in (self._pre_cancelled, self._pending):
             for run_id in [r for r, expiry in table.items() if expiry < now]:
                 del table[run_id]
+
+
+def _create_replica(config: PoolConfig, index: int) -> ActorHandle:
+    from actors.runtime import replica_actor
+
+    return replica_actor(config, index)
+
+
+def _existing_replicas(config: PoolConfig) -> dict[int, ActorHandle]:
+    """Replicas of the component that are alive already (this supervisor was restarted): adopted."""
+    from actors.runtime import NAMESPACE
+
+    found: dict[int, ActorHandle] = {}
+    for actor in ray.util.list_named_actors(all_namespaces=True):
+        name = actor["name"]
+        if actor["namespace"] != NAMESPACE or not (name == config.name or name.startswith(f"{config.name}#")):
+            continue
+        index = 0 if name == config.name else int(name.rpartition("#")[2])
+        try:
+            found[index] = ray.get_actor(name, namespace=NAMESPACE)
+        except ValueError:  # it ended meanwhile
+            continue
+    return found

@@ -9,6 +9,7 @@ from kern.component import Component
 from kern.db import BaseDb, default_db
 from kern.models.base import Model
 from kern.models.openai import OpenAIResponses
+from kern.replicas import Replicas, default_replicas
 from kern.run.agent import RunEvent, RunOutput
 from kern.specs import AgentSpec, slugify
 from kern.tools import Function
@@ -39,6 +40,7 @@ class Agent(Component):
         session_id: str | None = None,
         user_id: str | None = None,
         ray_options: dict[str, Any] | None = None,
+        replicas: Replicas | None = None,
     ) -> None:
         super().__init__(session_id=session_id, user_id=user_id)
         name = name or id or "Agent"
@@ -53,4 +55,5 @@ class Agent(Component):
             add_history_to_context=add_history_to_context,
             num_history_runs=num_history_runs,
             ray_options=ray_options or {},
+            replicas=replicas or default_replicas(),
         )

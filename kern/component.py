@@ -7,26 +7,26 @@ import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, Literal, overload
 
-import ray
 from ray.actor import ActorHandle
 
-from actors import client
-from actors.runtime import READY_TIMEOUT_SECONDS, component_actor
+from actors import client, routing
+from actors.routing import Router
+from actors.runtime import READY_TIMEOUT_SECONDS
 from kern.run.agent import RunOutput
 from kern.run.base import BaseRunEvent
 from kern.specs import AgentSpec, RunRequest, TeamSpec, new_id
 
 
 class Component:
-    """A runnable agent or team. Subclasses build `self.spec`; runs execute on the spec's Ray actor."""
+    """A runnable agent or team. Subclasses build `self.spec`; runs execute on its replicas (Ray actors)."""
 
     spec: AgentSpec | TeamSpec
 
     def __init__(self, session_id: str | None = None, user_id: str | None = None) -> None:
         self.session_id = session_id
         self.user_id = user_id
-        self._actor: ActorHandle | None = None
-        self._actor_lock = threading.Lock()
+        self._router: Router | None = None
+        self._router_lock = threading.Lock()
 
     @property
     def id(self) -> str:
@@ -39,16 +39,25 @@ class Component:
         return self.spec.name
 
     def actor(self) -> ActorHandle:
-        """The Ray actor that hosts this component's runs, created (or found by name) on first use."""
-        with self._actor_lock:
-            if self._actor is None:
-                # Members' actors are started alongside the team's, and only the team's is waited
-                # for: the members' processes start while the leader's first model call is under way
-                # (a member's actor takes its first run when it is up).
-                started = [component_actor(spec) for spec in _members_first(self.spec)]
-                ray.get(started[-1].running.remote(), timeout=READY_TIMEOUT_SECONDS)
-                self._actor = started[-1]
-            return self._actor
+        """The component's first replica (Ray actor `kern:<agent|team>:<id>`), up and ready."""
+        return self._replicas().ready_anchor(READY_TIMEOUT_SECONDS)
+
+    def _replicas(self) -> Router:
+        """This process's router over the component's replicas, set up on first use.
+
+        The first replica of every component in the tree is started at once, and the supervisor told
+        about each (it starts their other replicas), but only the root's is waited for: the members'
+        processes start while the leader's first model call is under way.
+        """
+        with self._router_lock:
+            if self._router is None:
+                routers = [routing.router(spec) for spec in _members_first(self.spec)]
+                for each in routers:
+                    each.anchor()
+                    each.announce()
+                routers[-1].ready_anchor(READY_TIMEOUT_SECONDS)
+                self._router = routers[-1]
+            return self._router
 
     def _request(
         self, input: str, stream: bool, session_id: str | None, user_id: str | None, run_id: str | None
@@ -99,8 +108,8 @@ class Component:
         """
         request = self._request(input, stream, session_id, user_id, run_id)
         if stream:
-            return client.stream_run(self.actor(), self.spec, request, self._forget_actor)
-        return client.run_to_completion(self.actor(), self.spec, request, self._forget_actor)
+            return client.stream_run(self._replicas(), self.spec, request)
+        return client.run_to_completion(self._replicas(), self.spec, request)
 
     async def arun(
         self,
@@ -115,20 +124,15 @@ class Component:
         request = self._request(input, stream, session_id, user_id, run_id)
         if stream:
             return self._astream(request)
-        return await client.arun_to_completion(await self._aactor(), self.spec, request, self._forget_actor)
+        return await client.arun_to_completion(await self._areplicas(), self.spec, request)
 
     async def _astream(self, request: RunRequest) -> AsyncIterator[BaseRunEvent]:
-        async for event in client.astream_run(await self._aactor(), self.spec, request, self._forget_actor):
+        async for event in client.astream_run(await self._areplicas(), self.spec, request):
             yield event
 
-    def _forget_actor(self) -> None:
-        """The actor died: the next run finds (or recreates) it by name."""
-        with self._actor_lock:
-            self._actor = None
-
-    async def _aactor(self) -> ActorHandle:
-        """`actor()` without blocking the event loop on first use (creating actors waits for them)."""
-        return self._actor if self._actor is not None else await asyncio.to_thread(self.actor)
+    async def _areplicas(self) -> Router:
+        """`_replicas()` without blocking the event loop on first use (it waits for the first replica)."""
+        return self._router if self._router is not None else await asyncio.to_thread(self._replicas)
 
     def cancel_run(self, run_id: str) -> bool:
         """Cancel a run (and its member runs) from any thread or process. True if it was in flight."""

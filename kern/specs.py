@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from kern.db.base import BaseDb
 from kern.models.base import Model
+from kern.replicas import Replicas, default_replicas
 from kern.run.agent import RunOutput
 from kern.run.team import TeamRunOutput
 from kern.tools import Function
@@ -46,7 +47,9 @@ class ComponentSpec(BaseModel):
     max_model_calls: int = 16
     """A guard against a model that never stops calling tools."""
     ray_options: dict[str, Any] = Field(default_factory=dict)
-    """Extra Ray actor options (num_cpus, resources, runtime_env, scheduling_strategy...)."""
+    """Extra Ray actor options (num_cpus, resources, runtime_env, scheduling_strategy...) of each replica."""
+    replicas: Replicas = Field(default_factory=default_replicas)
+    """How many actors serve this component (kern.replicas)."""
 
     def system_prompt(self) -> str:
         """Description and instructions as the system message."""

@@ -10,6 +10,7 @@ from kern.component import Component
 from kern.db import BaseDb, default_db
 from kern.models.base import Model
 from kern.models.openai import OpenAIResponses
+from kern.replicas import Replicas, default_replicas
 from kern.run.team import TeamRunEvent, TeamRunOutput
 from kern.specs import AgentSpec, TeamSpec, slugify
 from kern.tools import Function
@@ -40,6 +41,7 @@ class Team(Component):
         session_id: str | None = None,
         user_id: str | None = None,
         ray_options: dict[str, Any] | None = None,
+        replicas: Replicas | None = None,
     ) -> None:
         super().__init__(session_id=session_id, user_id=user_id)
         name = name or id or "Team"
@@ -63,6 +65,7 @@ class Team(Component):
             add_history_to_context=add_history_to_context,
             num_history_runs=num_history_runs,
             ray_options=ray_options or {},
+            replicas=replicas or default_replicas(),
         )
 
 

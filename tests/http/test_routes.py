@@ -129,7 +129,7 @@ def test_team_run_as_json_and_read_back_with_member_responses(client: httpx.Clie
     response = client.post("/teams/quick-team/runs", json={"message": "Write a story", "stream": False})
     assert response.status_code == 200, response.text
     output = response.json()
-    assert (output["team_id"], output["status"]) == ("quick-team", "COMPLETED")
+    assert (output["team_id"], output["status"]) == ("quick-team", "COMPLETED"), output
     [member] = output["member_responses"]
     assert (member["agent_id"], member["status"], member["parent_run_id"]) == (
         "quick-writer",

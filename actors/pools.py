@@ -1,0 +1,279 @@
+"""Replica pools: the supervisor keeps each component's replicas between its bounds, by load.
+
+Every second the supervisor asks each replica for its load (runs in flight, event-loop lag), and reads
+the answer a round later: nothing here waits on a replica, and actors are created on a worker thread
+(the first creation of a class exports it, seconds of CPU), so the supervisor's event loop, which
+carries every cancel, never stalls on a pool. A pool
+grows as soon as its runs exceed `target_runs` per replica, and shrinks once fewer replicas would have
+done for `idle_seconds`: a replica being removed takes no new runs, and is killed only when its last
+run has ended and callers have had time to see the new table. A replica that dies, or stops answering,
+is replaced. The first replica (the component's plain actor name) is never removed: it is the one every
+process can find by name, and the one callers fall back on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import ray
+from pydantic import BaseModel
+from ray.actor import ActorHandle
+from ray.exceptions import RayActorError
+
+from kern.replicas import Replicas
+
+POLL_SECONDS = 1.0
+STUCK_SECONDS = 30.0
+"""A replica that leaves a poll unanswered this long is stuck: it is killed (its runs end with an error)."""
+START_LIMIT_SECONDS = 120.0
+"""A replica not up after this long (no node can place it, its process fails to start) is given up."""
+RETIRE_GRACE_SECONDS = 10.0
+"""A replica being removed keeps refusing runs at least this long before it is killed, so a caller that
+picked it from an older table is told to go elsewhere rather than finding it dead."""
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PoolConfig:
+    """What the supervisor needs to keep one component's replicas."""
+
+    name: str
+    """The first replica's actor name, `kern:<kind>:<id>`; the others are `<name>#1`, `<name>#2`..."""
+    kind: str
+    ray_options: dict[str, Any]
+    bounds: Replicas
+
+    def replica_name(self, index: int) -> str:
+        return self.name if index == 0 else f"{self.name}#{index}"
+
+
+class ReplicaLoad(NamedTuple):
+    """A replica's answer to the supervisor's poll."""
+
+    runs: int
+    lag_ms: float
+    """The longest its event loop was late since the previous poll."""
+    node_id: str
+
+
+Route = tuple[str, ActorHandle, int]
+"""A replica that takes runs, as callers see it: (name, handle, runs in flight at the last poll)."""
+
+
+class ReplicaStatus(BaseModel):
+    """One replica, for `kern ps` and tests."""
+
+    name: str
+    state: str
+    """starting, ready or draining."""
+    runs: int
+    lag_ms: float
+    node_id: str | None
+
+
+class PoolStatus(BaseModel):
+    """One component's pool, for `kern ps` and tests."""
+
+    name: str
+    kind: str
+    bounds: Replicas
+    replicas: list[ReplicaStatus]
+    problem: str | None
+    """The last thing that went wrong (a replica that died, would not start, or stopped answering)."""
+
+
+@dataclass
+class _Replica:
+    index: int
+    handle: ActorHandle | None = None
+    """None while the actor is being created."""
+    created: float = field(default_factory=time.monotonic)
+    load: ReplicaLoad | None = None
+    """None until it first answers."""
+    poll: concurrent.futures.Future[tuple[int, float, str]] | None = None
+    polled: float = 0.0
+    draining_since: float | None = None
+
+    @property
+    def state(self) -> str:
+        if self.draining_since is not None:
+            return "draining"
+        return "starting" if self.load is None else "ready"
+
+    @property
+    def runs(self) -> int:
+        return self.load.runs if self.load else 0
+
+
+ReplicaFactory = Callable[[PoolConfig, int], ActorHandle]
+
+
+class Pool:
+    """One component's replicas."""
+
+    def __init__(self, config: PoolConfig, create: ReplicaFactory, adopted: dict[int, ActorHandle]) -> None:
+        self.config = config
+        self.problem: str | None = None
+        self._create = create
+        self._replicas = {index: _Replica(index, handle) for index, handle in adopted.items()}
+        self._low_since: float | None = None
+        if 0 not in self._replicas:
+            self._add(0)
+
+    def routes(self) -> list[Route]:
+        """The replicas that take runs."""
+        return [
+            (self.config.replica_name(r.index), r.handle, r.runs)
+            for r in self._replicas.values()
+            if r.handle is not None and r.state == "ready"
+        ]
+
+    def status(self) -> PoolStatus:
+        return PoolStatus(
+            name=self.config.name,
+            kind=self.config.kind,
+            bounds=self.config.bounds,
+            problem=self.problem,
+            replicas=[
+                ReplicaStatus(
+                    name=self.config.replica_name(r.index),
+                    state=r.state,
+                    runs=r.runs,
+                    lag_ms=r.load.lag_ms if r.load else 0.0,
+                    node_id=r.load.node_id if r.load else None,
+                )
+                for r in sorted(self._replicas.values(), key=lambda r: r.index)
+            ],
+        )
+
+    def tend(self, now: float) -> None:
+        """One round: read last round's answers, drop the dead and the stuck, poll again, grow or shrink."""
+        for replica in list(self._replicas.values()):
+            if replica.handle is not None:
+                self._check(replica, now)
+        self._scale(now)
+
+    def _check(self, replica: _Replica, now: float) -> None:
+        assert replica.handle is not None
+        name = self.config.replica_name(replica.index)
+        if replica.poll is not None:
+            if not replica.poll.done():
+                if replica.load is None and now - replica.created > START_LIMIT_SECONDS:
+                    self._kill(replica, f"replica {name} did not start in {START_LIMIT_SECONDS:.0f} s")
+                elif replica.load is not None and now - replica.polled > STUCK_SECONDS:
+                    self._kill(replica, f"replica {name} did not answer for {STUCK_SECONDS:.0f} s")
+                return
+            try:
+                replica.load = ReplicaLoad(*replica.poll.result())
+            except RayActorError as exc:
+                if replica.draining_since is None:
+                    self._note(f"replica {name} died: {type(exc).__name__}")
+                self._replicas.pop(replica.index, None)
+                return
+            except Exception as exc:
+                self._note(f"replica {name} could not tell its load: {type(exc).__name__}: {exc}")
+            if (
+                replica.draining_since is not None
+                and replica.runs == 0
+                and now - replica.draining_since >= RETIRE_GRACE_SECONDS
+            ):
+                self._kill(replica, None)
+                return
+        replica.poll = replica.handle.load.remote().future()
+        replica.polled = now
+
+    def _scale(self, now: float) -> None:
+        bounds = self.config.bounds
+        serving = [r for r in self._replicas.values() if r.draining_since is None]
+        runs = sum(r.runs for r in serving)
+        wanted = min(bounds.max, max(bounds.min, math.ceil(runs / bounds.target_runs)))
+        if wanted >= len(serving):
+            self._low_since = None
+            for _ in range(wanted - len(serving)):
+                self._add(min(set(range(len(self._replicas) + 1)) - set(self._replicas)))
+            return
+        self._low_since = self._low_since or now
+        if now - self._low_since < bounds.idle_seconds:
+            return
+        self._low_since = None
+        removable = sorted(
+            (r for r in serving if r.index != 0 and r.handle is not None), key=lambda r: (r.runs, -r.index)
+        )
+        for replica in removable[: len(serving) - wanted]:
+            assert replica.handle is not None
+            replica.draining_since = now
+            replica.handle.retire.remote()
+
+    def _add(self, index: int) -> None:
+        """Create a replica on a worker thread; it counts as starting meanwhile."""
+        replica = self._replicas[index] = _Replica(index)
+        creating = asyncio.get_running_loop().run_in_executor(None, self._create, self.config, index)
+        creating.add_done_callback(lambda done: self._created(replica, done))
+
+    def _created(self, replica: _Replica, done: asyncio.Future[ActorHandle]) -> None:
+        name = self.config.replica_name(replica.index)
+        if done.exception() is not None:
+            self._replicas.pop(replica.index, None)
+            self._note(f"replica {name} could not be created: {done.exception()}")
+        else:
+            replica.handle = done.result()
+            replica.created = time.monotonic()
+
+    def _kill(self, replica: _Replica, problem: str | None) -> None:
+        if problem:
+            self._note(problem)
+        self._replicas.pop(replica.index, None)
+        if replica.handle is not None:
+            try:
+                ray.kill(replica.handle, no_restart=True)
+            except Exception:  # already gone
+                pass
+
+    def _note(self, problem: str) -> None:
+        self.problem = problem
+        log.warning("kern pool %s: %s", self.config.name, problem)
+
+
+class Pools:
+    """Every component's pool (held by the supervisor); tended once a second."""
+
+    def __init__(self, create: ReplicaFactory, find: Callable[[PoolConfig], dict[int, ActorHandle]]) -> None:
+        self._pools: dict[str, Pool] = {}
+        self._create = create
+        self._find = find
+        self._tending: asyncio.Task[None] | None = None
+
+    async def routes(self, name: str, config: PoolConfig | None) -> list[Route] | None:
+        """The replicas of `name` that take runs. A config creates the pool (adopting replicas that exist
+        already, after a supervisor restart) or updates it; None if the pool is unknown and none was given."""
+        if self._tending is None:
+            self._tending = asyncio.create_task(self._tend_forever())
+        pool = self._pools.get(name)
+        if config is not None:
+            if pool is None:
+                adopted = await asyncio.get_running_loop().run_in_executor(None, self._find, config)
+                pool = self._pools.get(name) or self._pools.setdefault(
+                    name, Pool(config, self._create, adopted)
+                )
+            pool.config = config
+        return None if pool is None else pool.routes()
+
+    def status(self) -> list[PoolStatus]:
+        return [pool.status() for pool in self._pools.values()]
+
+    async def _tend_forever(self) -> None:
+        while True:
+            await asyncio.sleep(POLL_SECONDS)
+            for pool in list(self._pools.values()):
+                try:
+                    pool.tend(time.monotonic())
+                except Exception:
+                    log.exception("kern pool %s: tending failed", pool.config.name)

@@ -1,0 +1,229 @@
+"""Which replica takes a run: this process's view of each component's replicas, and placing runs on them.
+
+A `Router` per component and process holds the supervisor's table of the replicas that take runs
+(refreshed in the background at most once a second, never waited for) and the runs this process has
+in flight on each. A run goes to the replica with the fewest runs (this process's own, counted exactly,
+plus the others' from the last table), ties broken at random. A replica being removed refuses the run,
+and a dead one cannot take it: the run goes to another replica, the first replica of the component
+(found or recreated by name) as a last resort.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Collection
+from concurrent.futures import Future
+from dataclasses import dataclass
+
+import ray
+from ray.actor import ActorHandle
+from ray.exceptions import RayActorError
+
+from actors.link import LinkReader, ReplicaUnavailable, reader
+from actors.pools import PoolConfig, Route
+from actors.runtime import pool_config, replica_actor, supervisor
+from kern.engine.inbox import Inbox
+from kern.specs import AgentSpec, ComponentSpec, RunRequest, TeamSpec
+
+REFRESH_SECONDS = 1.0
+"""How old the table may get before a run start asks the supervisor for a new one (in the background)."""
+REFRESH_GIVE_UP_SECONDS = 10.0
+"""A table request unanswered for this long is given up, and the next run start sends another."""
+START_ATTEMPTS = 4
+"""Replicas tried for one run before its start fails (each refusal is a replica being removed)."""
+
+_lock = threading.Lock()
+_routers: dict[str, Router] = {}
+
+
+class Router:
+    """One component's replicas as this process sees them; thread-safe."""
+
+    def __init__(self, config: PoolConfig) -> None:
+        self.config = config
+        self._lock = threading.Lock()
+        self._routes: list[Route] = []
+        self._others: dict[str, int] = {}
+        self._mine: Counter[str] = Counter()
+        self._anchor: ActorHandle | None = None
+        self._fetched = -float("inf")
+        self._fetching_since: float | None = None
+        self._configured = False
+
+    def anchor(self) -> ActorHandle:
+        """The component's first replica, found or created by name: there is always one.
+
+        Ray calls are made outside the lock: the table arrives in a callback on Ray's own thread, which
+        a Ray call may wait for.
+        """
+        with self._lock:
+            if self._anchor is not None:
+                return self._anchor
+        handle = replica_actor(self.config, 0)
+        with self._lock:
+            self._anchor = handle
+        return handle
+
+    def ready_anchor(self, timeout: float) -> ActorHandle:
+        """The first replica once it answers (recreated if the one known here has died)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            handle = self.anchor()
+            try:
+                ray.get(handle.running.remote(), timeout=max(deadline - time.monotonic(), 0.001))
+                return handle
+            except RayActorError:
+                if time.monotonic() > deadline:
+                    raise
+                self.lost(self.config.replica_name(0))
+                time.sleep(0.1)  # Ray frees a killed actor's name shortly after its death
+
+    def pick(self, avoid: Collection[str] = ()) -> Lease:
+        """The replica for a new run: the least loaded that is not in `avoid` (else the first replica)."""
+        self._refresh(force=False)
+        with self._lock:
+            choices = [(name, handle) for name, handle, _ in self._routes if name not in avoid]
+            if choices:
+                load = {name: self._mine[name] + self._others.get(name, 0) for name, _ in choices}
+                least = min(load.values())
+                name, handle = random.choice([choice for choice in choices if load[choice[0]] == least])
+                self._mine[name] += 1
+                return Lease(self, name, handle)
+        name, handle = self.config.replica_name(0), self.anchor()
+        with self._lock:
+            self._mine[name] += 1
+        return Lease(self, name, handle)
+
+    def lost(self, name: str) -> None:
+        """A replica died (or is being removed): stop choosing it until the supervisor lists it again."""
+        with self._lock:
+            self._routes = [route for route in self._routes if route[0] != name]
+            if name == self.config.replica_name(0):
+                self._anchor = None
+        self._refresh(force=True)
+
+    def announce(self) -> None:
+        """Tell the supervisor about the component now (it starts its `min` replicas)."""
+        self._refresh(force=True)
+
+    def reconfigure(self, config: PoolConfig) -> None:
+        """The component's settings changed in this process: the supervisor hears the new ones."""
+        with self._lock:
+            if config != self.config:
+                self.config, self._configured = config, False
+
+    def _release(self, name: str) -> None:
+        with self._lock:
+            self._mine[name] -= 1
+            if self._mine[name] <= 0:
+                del self._mine[name]
+
+    def _refresh(self, *, force: bool) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if self._fetching_since is not None and now - self._fetching_since < REFRESH_GIVE_UP_SECONDS:
+                return
+            if not force and now - self._fetched < REFRESH_SECONDS:
+                return
+            self._fetching_since = now
+            mine_then = dict(self._mine)
+            config = None if self._configured else self.config
+        try:
+            ref: ray.ObjectRef[list[Route] | None] = supervisor().pool.remote(self.config.name, config)
+        except Exception:
+            with self._lock:
+                self._fetching_since = None
+            return
+        ref.future().add_done_callback(lambda done: self._take(done, mine_then))
+
+    def _take(self, done: Future[list[Route] | None], mine_then: dict[str, int]) -> None:
+        with self._lock:
+            self._fetching_since = None
+            self._fetched = time.monotonic()
+            try:
+                routes = done.result()
+            except Exception:
+                return  # the supervisor is away: keep choosing from the table we have
+            if routes is None:  # it forgot the pool (it was restarted): tell it the settings again
+                self._configured, self._fetched = False, -float("inf")
+                return
+            self._configured = True
+            self._routes = routes
+            self._others = {name: max(0, runs - mine_then.get(name, 0)) for name, _, runs in routes}
+
+
+@dataclass
+class Lease:
+    """One run's place on a replica, counted against it until released."""
+
+    router: Router
+    name: str
+    handle: ActorHandle
+    released: bool = False
+
+    def release(self) -> None:
+        if not self.released:
+            self.released = True
+            self.router._release(self.name)
+
+
+def router(spec: AgentSpec | TeamSpec) -> Router:
+    """This process's router for the component."""
+    config = pool_config(spec)
+    with _lock:
+        found = _routers.get(config.name)
+        if found is None:
+            found = _routers[config.name] = Router(config)
+    found.reconfigure(config)
+    return found
+
+
+@dataclass
+class PlacedRun:
+    """A run under way on a replica, its frames arriving in `inbox` over this loop's link to it."""
+
+    run_id: str
+    lease: Lease
+    link: LinkReader
+    inbox: Inbox
+
+    @property
+    def handle(self) -> ActorHandle:
+        return self.lease.handle
+
+    def close(self) -> None:
+        """Stop receiving the run (call on the link's loop) and release its place."""
+        self.link.close(self.run_id)
+        self.lease.release()
+
+
+async def place(
+    router: Router, spec: ComponentSpec, request: RunRequest, new_inbox: Callable[[], Inbox]
+) -> PlacedRun:
+    """Start the run on a replica that takes it (call on the loop that reads its link).
+
+    Raises what the start raised: `ReplicaUnavailable` once `START_ATTEMPTS` replicas refused it,
+    `CallRejected` if the actor would not run it, `TimeoutError`.
+    """
+    refused: list[str] = []
+    while True:
+        lease = router.pick(avoid=refused)
+        link = reader(lease.handle, asyncio.get_running_loop())
+        placed = PlacedRun(request.run_id, lease, link, new_inbox())
+        link.open(request.run_id, placed.inbox)
+        try:
+            await link.start(spec, request)
+            return placed
+        except ReplicaUnavailable:
+            placed.close()
+            router.lost(lease.name)
+            refused.append(lease.name)
+            if len(refused) >= START_ATTEMPTS:
+                raise
+        except BaseException:
+            placed.close()
+            raise

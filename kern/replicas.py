@@ -1,0 +1,49 @@
+"""`Replicas`: how many actors serve one agent or team, and when kern adds or removes one."""
+
+from __future__ import annotations
+
+import os
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+ENVIRONMENT = {
+    "min": "KERN_MIN_REPLICAS",
+    "max": "KERN_MAX_REPLICAS",
+    "target_runs": "KERN_TARGET_RUNS_PER_REPLICA",
+    "idle_seconds": "KERN_REPLICA_IDLE_SECONDS",
+}
+"""Environment variables that set the default for components that give no `replicas`."""
+
+
+class Replicas(BaseModel):
+    """Bounds and targets of one component's replicas (`Agent(..., replicas=Replicas(max=8))`).
+
+    kern keeps between `min` and `max` actors for the component. It adds one as soon as the runs in
+    flight exceed `target_runs` per replica, and removes one once fewer would do for `idle_seconds`: a
+    removed replica takes no new runs and ends when its runs have finished.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    min: int = Field(default=1, ge=1)
+    max: int = Field(default=4, ge=1)
+    target_runs: int = Field(default=32, ge=1)
+    """Runs in flight per replica that the pool aims for."""
+    idle_seconds: float = Field(default=60.0, ge=0)
+    """How long the load must stay low before a replica is removed."""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Replicas:
+        if self.max < self.min:
+            raise ValueError(f"max replicas ({self.max}) is below min ({self.min})")
+        return self
+
+
+def default_replicas() -> Replicas:
+    """The default: `Replicas()` with any `KERN_*REPLICA*` environment variables applied."""
+    given = {field: os.environ[name] for field, name in ENVIRONMENT.items() if os.environ.get(name)}
+    try:
+        return Replicas.model_validate(given)
+    except ValidationError as exc:
+        names = ", ".join(f"{ENVIRONMENT[field]}={value}" for field, value in given.items())
+        raise ValueError(f"Invalid replica settings in the environment ({names}): {exc}") from None
