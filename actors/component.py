@@ -32,7 +32,8 @@ link, a frame that comes later than that after the previous batch waits for noth
 and terminal frames never wait. Measured at 200 concurrent team runs (benchmarks/concurrency.py, 2 cores):
 12.3 CPU-s at 20 ms against 14.2 at 5 ms, worst-gap p99 343 ms against 508."""
 LAG_PROBE_SECONDS = 0.05
-"""How often the event loop's lateness is sampled (reported to the supervisor with the load)."""
+"""How often the event loop's lateness is sampled while runs are in flight (reported with the load); an
+idle replica samples once a second."""
 
 
 class _ComponentActor:
@@ -145,9 +146,10 @@ class _ComponentActor:
     async def _probe_lag(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
+            interval = LAG_PROBE_SECONDS if self._host.run_ids() else 1.0
             before = loop.time()
-            await asyncio.sleep(LAG_PROBE_SECONDS)
-            late = (loop.time() - before - LAG_PROBE_SECONDS) * 1000
+            await asyncio.sleep(interval)
+            late = (loop.time() - before - interval) * 1000
             self._lag_ms = max(self._lag_ms, late)
 
     def running(self) -> list[str]:

@@ -109,7 +109,8 @@ class LinkReader:
                 self.demux.dispatch(await ref)
         except asyncio.CancelledError:
             error = LinkBroken("the link was closed")
-            ray.cancel(self._stream)
+            if ray.is_initialized():
+                ray.cancel(self._stream)
             raise
         except RayError as exc:
             error = exc

@@ -20,23 +20,22 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import ray
-from pydantic import BaseModel
 from ray.actor import ActorHandle
 from ray.exceptions import RayActorError
 
-from kern.replicas import Replicas
+from kern.replicas import PoolStatus, Replicas, ReplicaStatus
 
 POLL_SECONDS = 1.0
 STUCK_SECONDS = 30.0
 """A replica that leaves a poll unanswered this long is stuck: it is killed (its runs end with an error)."""
 START_LIMIT_SECONDS = 120.0
 """A replica not up after this long (no node can place it, its process fails to start) is given up."""
-RETIRE_GRACE_SECONDS = 10.0
-"""A replica being removed keeps refusing runs at least this long before it is killed, so a caller that
-picked it from an older table is told to go elsewhere rather than finding it dead."""
+RETIRE_GRACE_SECONDS = 2.0
+"""A replica being removed keeps refusing runs at least this long before it is killed, so most callers
+that picked it from an older table are told to go elsewhere (one that finds it dead goes elsewhere too)."""
 
 log = logging.getLogger(__name__)
 
@@ -68,28 +67,6 @@ Route = tuple[str, ActorHandle, int]
 """A replica that takes runs, as callers see it: (name, handle, runs in flight at the last poll)."""
 
 
-class ReplicaStatus(BaseModel):
-    """One replica, for `kern ps` and tests."""
-
-    name: str
-    state: str
-    """starting, ready or draining."""
-    runs: int
-    lag_ms: float
-    node_id: str | None
-
-
-class PoolStatus(BaseModel):
-    """One component's pool, for `kern ps` and tests."""
-
-    name: str
-    kind: str
-    bounds: Replicas
-    replicas: list[ReplicaStatus]
-    problem: str | None
-    """The last thing that went wrong (a replica that died, would not start, or stopped answering)."""
-
-
 @dataclass
 class _Replica:
     index: int
@@ -103,7 +80,7 @@ class _Replica:
     draining_since: float | None = None
 
     @property
-    def state(self) -> str:
+    def state(self) -> Literal["starting", "ready", "draining"]:
         if self.draining_since is not None:
             return "draining"
         return "starting" if self.load is None else "ready"

@@ -31,6 +31,9 @@ from kern.specs import AgentSpec, ComponentSpec, RunRequest, TeamSpec
 
 REFRESH_SECONDS = 1.0
 """How old the table may get before a run start asks the supervisor for a new one (in the background)."""
+FIRST_TABLE_SECONDS = 2.0
+"""How long a router's first run waits for the table (one supervisor call) before it takes the first
+replica; later runs never wait for a table."""
 REFRESH_GIVE_UP_SECONDS = 10.0
 """A table request unanswered for this long is given up, and the next run start sends another."""
 START_ATTEMPTS = 4
@@ -53,6 +56,8 @@ class Router:
         self._fetched = -float("inf")
         self._fetching_since: float | None = None
         self._configured = False
+        self._tabled = False
+        self._waiting: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
 
     def anchor(self) -> ActorHandle:
         """The component's first replica, found or created by name: there is always one.
@@ -98,6 +103,24 @@ class Router:
             self._mine[name] += 1
         return Lease(self, name, handle)
 
+    def known(self) -> list[str]:
+        """Names of the replicas this process may send runs to (from the last table)."""
+        with self._lock:
+            return [name for name, _, _ in self._routes]
+
+    async def first_table(self) -> None:
+        """Wait (bounded) for the router's first table, so a new process spreads its first runs too."""
+        with self._lock:
+            if self._tabled:
+                return
+            arrived = asyncio.get_running_loop().create_future()
+            self._waiting.append((asyncio.get_running_loop(), arrived))
+        self._refresh(force=False)
+        try:
+            await asyncio.wait_for(arrived, FIRST_TABLE_SECONDS)
+        except TimeoutError:
+            pass
+
     def lost(self, name: str) -> None:
         """A replica died (or is being removed): stop choosing it until the supervisor lists it again."""
         with self._lock:
@@ -141,9 +164,15 @@ class Router:
         ref.future().add_done_callback(lambda done: self._take(done, mine_then))
 
     def _take(self, done: Future[list[Route] | None], mine_then: dict[str, int]) -> None:
+        """The table arrives (on Ray's thread: nothing here may block)."""
         with self._lock:
             self._fetching_since = None
             self._fetched = time.monotonic()
+            self._tabled = True
+            waiting, self._waiting = self._waiting, []
+            for loop, arrived in waiting:
+                if not loop.is_closed():
+                    loop.call_soon_threadsafe(_settle, arrived)
             try:
                 routes = done.result()
             except Exception:
@@ -154,6 +183,11 @@ class Router:
             self._configured = True
             self._routes = routes
             self._others = {name: max(0, runs - mine_then.get(name, 0)) for name, _, runs in routes}
+
+
+def _settle(arrived: asyncio.Future[None]) -> None:
+    if not arrived.done():
+        arrived.set_result(None)
 
 
 @dataclass
@@ -209,6 +243,7 @@ async def place(
     Raises what the start raised: `ReplicaUnavailable` once `START_ATTEMPTS` replicas refused it,
     `CallRejected` if the actor would not run it, `TimeoutError`.
     """
+    await router.first_table()
     refused: list[str] = []
     while True:
         lease = router.pick(avoid=refused)

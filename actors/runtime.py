@@ -59,7 +59,7 @@ def supervisor(*, refresh: bool = False) -> ActorHandle:
                 get_if_exists=True,
                 lifetime="detached",
                 resources=ON_HEAD_NODE,
-            ).remote()
+            ).remote(NAMESPACE)
         return _supervisor
 
 

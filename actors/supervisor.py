@@ -42,7 +42,7 @@ class Supervisor:
     as in flight if the run's caller announced it (`expect`).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, namespace: str) -> None:
         self._live: dict[str, _LiveRun] = {}
         self._pre_cancelled: dict[str, float] = {}
         self._pending: dict[str, float] = {}
@@ -50,7 +50,7 @@ class Supervisor:
         self._pools = Pools(_create_replica, _existing_replicas)
         from actors.runtime import use_namespace  # (runtime imports this module)
 
-        use_namespace(ray.get_runtime_context().namespace)  # the replicas it makes live beside it
+        use_namespace(namespace)  # the replicas it makes live beside it, and find it by name
         gc.freeze()  # a full collection skips the start-up objects: no ~50 ms pauses on the cancel path
 
     def expect(self, run_id: str) -> None:

@@ -5,10 +5,11 @@
     .venv/bin/python benchmarks/concurrency.py --runs 200 --json out.json --agno-python PYTHON
 
 Starts the local model server once (its own process), then runs each side in its own subprocess
-(`concurrency_side.py`: kern on its own local Ray, then Agno in one process), both against that
-server, and prints Markdown tables: cancel -> `TeamRunCancelled`, worst gap between two content
-events of a run, first content (p50 / p99), run outcomes, content events/s, CPU of every process of
-each side (from /proc) and memory. See benchmarks/README.md.
+(`concurrency_side.py`: kern with one actor per component, kern with replicas, each on its own local
+Ray, then Agno in one process), all against that server, and prints Markdown tables: cancel ->
+`TeamRunCancelled`, worst gap between two content events of a run, first content (p50 / p99), run
+outcomes, content events/s, CPU of every process of each side (from /proc), its busiest process, and
+memory. See benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -107,7 +108,7 @@ def run_side(python: str, side: str, base_url: str, server_pid: int, args: argpa
 def _progress(stream: IO[str] | None, tail: deque[str]) -> None:
     """Echo a side's own progress lines; keep the rest (framework noise) for a failure report."""
     for line in stream or []:
-        if line.startswith(("[kern]", "[agno]")):
+        if line.startswith(("[kern]", "[kern-replicas]", "[agno]")):
             log(line.rstrip())
         tail.append(line)
 
@@ -139,6 +140,14 @@ def rows(results: dict[str, dict]) -> list[tuple[int, str, dict]]:
     out = [(step["n"], name, step) for name, data in results.items() for step in data["steps"]]
     order = {name: i for i, name in enumerate(results)}
     return sorted(out, key=lambda row: (row[0], order[row[1]]))
+
+
+def replicas(step: dict[str, Any]) -> str:
+    """The pools a step met: kern-replicas reports them after its warm-up burst; kern has one each."""
+    sizes = step.get("replicas")
+    if not sizes:
+        return "-"
+    return f"{sizes.get('team', '?')} / {sizes.get('agent', '?')} (grew in {step['scale_up_s']:.0f} s)"
 
 
 def render(results: dict[str, dict], info: dict[str, Any], args: argparse.Namespace) -> str:
@@ -197,6 +206,12 @@ def render(results: dict[str, dict], info: dict[str, Any], args: argparse.Namesp
                 f"{server:.1f} ({server / s['wall_s'] * 100:.0f} % of a core)",
                 f"{rest:.1f} ({rest / wall_cores * 100:.0f} %)",
                 f"{s.get('machine_busy_before', 0) * 100:.0f} % / {s['machine_busy'] * 100:.0f} %",
+                "{} ({:.1f} s, {:.0f} % of a core)".format(
+                    s["busiest_process"][0],
+                    s["busiest_process"][1],
+                    s["busiest_process"][1] / s["wall_s"] * 100,
+                ),
+                replicas(s),
                 top or "-",
             ]
         )
@@ -250,6 +265,8 @@ def render(results: dict[str, dict], info: dict[str, Any], args: argparse.Namesp
                 "model server CPU s (shared)",
                 "rest of the machine CPU s (not this benchmark)",
                 "machine busy before / during",
+                "busiest process",
+                "replicas (team / member)",
                 "side CPU s by process",
             ],
             cpu_rows,
@@ -268,7 +285,12 @@ def main() -> None:
         "--runs", type=lambda s: [int(x) for x in s.split(",")], help="N values (default 10,100,200,500)"
     )
     parser.add_argument("--quick", action="store_true", help="N = 10, 100")
-    parser.add_argument("--sides", default="kern,agno", help="which sides, in order (default kern,agno)")
+    parser.add_argument(
+        "--sides",
+        default="kern,kern-replicas,agno",
+        help="which sides, in order: kern (one actor per component), kern-replicas (pools grow with "
+        "the load), agno (default: all three)",
+    )
     parser.add_argument(
         "--agno-python",
         default=os.environ.get("AGNO_PYTHON", DEFAULT_AGNO_PYTHON),
@@ -300,7 +322,7 @@ def main() -> None:
         server_pid = server.process.pid if server.process else 0
         log(f"model server on {admin.base_url} (pid {server_pid}); N = {args.runs}; sides {sides}")
         for side in sides:
-            python = sys.executable if side == "kern" else args.agno_python
+            python = args.agno_python if side == "agno" else sys.executable
             try:
                 results[side] = run_side(python, side, admin.base_url, server_pid, args)
             except (RuntimeError, json.JSONDecodeError) as exc:

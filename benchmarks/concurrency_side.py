@@ -1,13 +1,15 @@
 """One side of the concurrency sweep (kern or Agno) in its own interpreter; prints one JSON object.
 
     .venv/bin/python benchmarks/concurrency_side.py --side kern --base-url http://127.0.0.1:PORT/v1
+    .venv/bin/python benchmarks/concurrency_side.py --side kern-replicas --base-url ...
     /tmp/agno-venv/bin/python benchmarks/concurrency_side.py --side agno --base-url ...
 
 A team (leader + one member, coordinate mode) on the local model server at 20 tokens/s: the leader
 delegates, the member streams 100 tokens, the leader answers with 100. For each N, N runs at once in
 this event loop (`asyncio` tasks, one consumer each), a seeded 10 % of them cancelled at a random
 instant after their first content. Only public APIs: `team.arun(..., stream=True)`, `team.acancel_run`.
-Run by `concurrency.py`, which starts the model server and renders the tables.
+Side `kern` gives every component one replica; `kern-replicas` lets the pools grow (`Replicas()`, kern's
+default bounds). Run by `concurrency.py`, which starts the model server and renders the tables.
 """
 
 from __future__ import annotations
@@ -59,6 +61,8 @@ class Side:
     cancelled: str
     error: str
     close: Callable[[], None] = lambda: None
+    prepare: Callable[[int], Awaitable[dict[str, Any]]] | None = None
+    """Before a step of N runs (not measured): bring the side to its steady state for that load."""
 
 
 def models(base_url: str, cls: Any, **extra: Any) -> tuple[Any, Any]:
@@ -85,12 +89,19 @@ def event_names(run_event: Any, team_event: Any) -> dict[str, Any]:
     }
 
 
-def kern_side(base_url: str) -> Side:
-    """kern on its own local Ray (2 CPUs); `ray.shutdown()` in `close`."""
+def kern_side(base_url: str, replicas: str) -> Side:
+    """kern on its own local Ray (2 CPUs); `ray.shutdown()` in `close`.
+
+    `replicas`: "one" (one actor per component) or "auto" (kern's default bounds, `Replicas()`: the
+    pools grow with the load). In "auto", each step is preceded by an unmeasured burst of the same N runs,
+    held until the pools stop growing and then cancelled, so the step meets the pools a sustained load of
+    that size would have.
+    """
     import ray
 
     from kern.agent import Agent
     from kern.models.openai import OpenAIResponses
+    from kern.replicas import Replicas, status
     from kern.run.agent import RunEvent
     from kern.run.team import TeamRunEvent
     from kern.team import Team
@@ -103,22 +114,49 @@ def kern_side(base_url: str) -> Side:
         namespace=f"kern-concurrency-{uuid.uuid4().hex[:8]}",
         log_to_driver=False,
     )
+    bounds = Replicas() if replicas == "auto" else Replicas(min=1, max=1)
     member_model, leader_model = models(base_url, OpenAIResponses)
-    writer = Agent(name="Bench Writer", description="Writes stories", model=member_model)
-    team = Team(name="Bench Team", members=[writer], model=leader_model)
+    writer = Agent(name="Bench Writer", description="Writes stories", model=member_model, replicas=bounds)
+    team = Team(name="Bench Team", members=[writer], model=leader_model, replicas=bounds)
 
     async def start(prompt: str, run_id: str) -> AsyncIterator[Any]:
         return await team.arun(prompt, stream=True, run_id=run_id)
 
+    async def pool_sizes() -> dict[str, int]:
+        pools = await asyncio.to_thread(status)
+        return {p.kind: sum(r.state == "ready" for r in p.replicas) for p in pools} | {
+            "starting": sum(r.state == "starting" for p in pools for r in p.replicas)
+        }
+
+    async def scale_for(n: int) -> dict[str, Any]:
+        started = time.perf_counter()
+        ids = [str(uuid.uuid4()) for _ in range(n)]
+
+        async def drain(run_id: str) -> None:
+            async for _ in await team.arun("Warm up", stream=True, run_id=run_id):
+                pass
+
+        burst = [asyncio.create_task(drain(run_id)) for run_id in ids]
+        sizes, stable_since = await pool_sizes(), time.monotonic()
+        while time.monotonic() - stable_since < 3.0 and time.perf_counter() - started < 60.0:
+            await asyncio.sleep(0.5)
+            now = await pool_sizes()
+            if now != sizes or now["starting"]:
+                sizes, stable_since = now, time.monotonic()
+        await asyncio.gather(*(team.acancel_run(run_id) for run_id in ids))
+        await asyncio.wait(burst, timeout=DRAIN_TIMEOUT)
+        return {"replicas": sizes, "scale_up_s": time.perf_counter() - started}
+
     from importlib.metadata import version
 
     return Side(
-        name="kern",
+        name="kern" if replicas == "one" else "kern-replicas",
         versions={"ray": ray.__version__, "kern": version("kern"), "python": sys.version.split()[0]},
         start=start,
         cancel=team.acancel_run,
         **event_names(RunEvent, TeamRunEvent),
         close=ray.shutdown,
+        prepare=scale_for if replicas == "auto" else None,
     )
 
 
@@ -310,6 +348,7 @@ async def step(side: Side, n: int, seed: int, fraction: float, limit: float, ser
         "cancels_planned": len(chosen),
         "cancels_issued": len(issued),
         "cancels_skipped": sum(1 for r in runs if r.cancel_skipped),
+        "cancel_results": dict(Counter(str(r.cancel_result) for r in issued)),
         "cancels_missed": sum(1 for r in issued if ended(r) and side.cancelled not in r.terminals),
         "contents": contents,
         "contents_per_completed_run": (
@@ -319,6 +358,7 @@ async def step(side: Side, n: int, seed: int, fraction: float, limit: float, ser
         "cpu_s": cpu,
         "cpu_busy": cpu / (wall * ncores),
         "cpu_by_process": by_process,
+        "busiest_process": list(meter.busiest),
         "server_cpu_s": server_cpu,
         "machine_cpu_s": machine1[0] - machine0[0],
         "machine_busy": (machine1[0] - machine0[0]) / max(machine1[1] - machine0[1], 1e-9),
@@ -352,8 +392,14 @@ async def sweep(side: Side, args: argparse.Namespace) -> list[dict]:
         if busy > args.quiet:
             log(f"[{side.name}] machine still {busy:.0%} busy after {waited:.0f} s: measuring anyway")
         timeout = args.step_timeout or 60.0 + 0.4 * n
+        prepared: dict[str, Any] = {}
+        if side.prepare is not None:
+            prepared = await side.prepare(n)
+            log(f"[{side.name}] prepared for {n} runs: {prepared}")
+            await wait_quiet(args.pause, args.quiet, args.quiet_wait)
         log(f"[{side.name}] {n} runs at once (timeout {timeout:.0f} s)")
         result = await step(side, n, args.seed, args.cancel_fraction, timeout, args.server_pid)
+        result.update(prepared)
         log(
             f"[{side.name}] {n} runs: {result['wall_s']:.1f} s, cancel p99 {result['cancel_ms']['p99']} ms, "
             f"CPU {result['cpu_busy'] * 100:.0f} %, stuck {result['stuck']}"
@@ -366,7 +412,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--side", choices=("kern", "agno"), required=True)
+    parser.add_argument("--side", choices=("kern", "kern-replicas", "agno"), required=True)
     parser.add_argument("--base-url", required=True, help="the model server's OpenAI base_url (.../v1)")
     parser.add_argument("--runs", type=lambda s: [int(x) for x in s.split(",")], default=[10, 100])
     parser.add_argument("--seed", type=int, default=1)
@@ -380,7 +426,10 @@ def main() -> None:
     logging.disable(logging.WARNING)
     # Frameworks may print to stdout; only our JSON goes there.
     real_stdout, sys.stdout = sys.stdout, io.StringIO()
-    side = kern_side(args.base_url) if args.side == "kern" else agno_side(args.base_url)
+    if args.side == "agno":
+        side = agno_side(args.base_url)
+    else:
+        side = kern_side(args.base_url, "auto" if args.side == "kern-replicas" else "one")
     try:
         steps = asyncio.run(sweep(side, args))
     finally:

@@ -107,6 +107,8 @@ class TreeMeter:
         self.root = root
         self.interval = interval
         self.peak_rss = 0
+        self.busiest: tuple[str, float] = ("-", 0.0)
+        """The one process that used the most CPU between `start()` and `stop()`: (label, CPU s)."""
         self._before: dict[int, Proc] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -128,6 +130,7 @@ class TreeMeter:
         if self._thread is not None:
             self._thread.join(timeout=5)
         after = tree(self.root)
+        self.busiest = ("-", 0.0)
         self.peak_rss = max(self.peak_rss, sum(p.rss for p in after.values()))
         groups: dict[str, float] = {}
         for pid, proc in after.items():
@@ -138,6 +141,8 @@ class TreeMeter:
             # Ray runs its workers (the actors) at nice 15: they yield the CPU to any nice-0 process.
             key = label(pid, self.root) + (f" (nice {proc.nice})" if proc.nice else "")
             groups[key] = groups.get(key, 0.0) + used
+            if used > self.busiest[1]:
+                self.busiest = (f"{key} [{pid}]", used)
             if reaped:
                 groups["exited children"] = groups.get("exited children", 0.0) + reaped
         gone = [p for pid, p in self._before.items() if pid not in after or after[pid].start != p.start]

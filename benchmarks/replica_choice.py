@@ -10,9 +10,9 @@ with `PYTHONPATH=/tmp/kern-head` (the header names where the driver and a Ray wo
 Starts the local model server (its own process), then measures each side in its own subprocess on its own
 local Ray (`ray.init(address="local", num_cpus=2)`, `serve.shutdown()` / `ray.shutdown()` at the end):
 
-- **pool** (what kern does today, per replica): K `actors.component.AgentActor`s created directly, runs
-  spread round-robin, frames over kern's links (`actors.link.run_frames`), cancel with `cancel_local` on
-  the run's actor.
+- **pool** (what kern does): the agent with `Replicas(min=K, max=K)`, its K actors kept by kern's
+  supervisor, runs placed by kern's router (least loaded), frames over kern's links, cancel with
+  `cancel_local` on the run's replica.
 - **serve**: a `@serve.deployment` with K replicas (autoscaling_config min = max = K, proxy disabled),
   whose streaming method hosts one run with kern's `RunHost` and yields that run's frame batches (one
   request = one run, the Serve way), called through a `DeploymentHandle` with `stream=True`; cancel with
@@ -151,37 +151,44 @@ class Driver:
 
 
 class PoolDriver(Driver):
+    """kern's own replicas: `Replicas(min=K, max=K)`, runs placed by kern's router on the least loaded,
+    frames over kern's links, cancel with `cancel_local` on the replica that runs the run."""
+
     name = "pool"
 
     def __init__(self, replicas: int, stamps: dict[str, float]) -> None:
-        from actors.component import AgentActor
         from actors.runtime import supervisor
+        from kern.replicas import Replicas
 
         stamps["create"] = time.perf_counter()
         self.supervisor = supervisor()
-        self.handles = [
-            AgentActor.options(  # type: ignore[attr-defined]
-                name=f"kern:agent:bench-replica-{i}",
-                namespace=NAMESPACE,
-                num_cpus=0,
-                max_concurrency=1000,
-                max_task_retries=0,
-            ).remote(NAMESPACE)
-            for i in range(replicas)
-        ]
-        stamps["created"] = time.perf_counter()
+        self.bounds = Replicas(min=replicas, max=replicas)
+        self.placed: dict[str, Any] = {}
         self._counted: set[int] = set()
+        stamps["created"] = time.perf_counter()
 
     def ready(self) -> None:
+        """Wait until the supervisor lists all K replicas as ready."""
         import ray
 
-        ray.get([h.running.remote() for h in self.handles], timeout=120)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            pools = ray.get(self.supervisor.pools.remote(), timeout=10)
+            states = [r.state for pool in pools for r in pool.replicas]
+            if states.count("ready") >= self.bounds.min:
+                return
+            time.sleep(0.2)
+        raise TimeoutError(f"the pool did not reach {self.bounds.min} ready replicas: {pools}")
 
-    def start(self, index: int, spec: Any, request: Any) -> Any:
-        from actors.link import reader, run_frames
+    async def _frames(self, spec: Any, request: Any) -> Any:
+        from actors import routing
+        from actors.link import IDLE_TIMEOUT_SECONDS
+        from kern.engine.inbox import AsyncInbox
 
-        handle = self.handles[index % len(self.handles)]
-        link = reader(handle)
+        spec = spec.model_copy(update={"replicas": self.bounds})
+        placed = await routing.place(routing.router(spec), spec, request, lambda: AsyncInbox(request.run_id))
+        self.placed[request.run_id] = placed
+        link = placed.link
         if id(link) not in self._counted:  # count the link's Ray objects (one per batch of all its runs)
             self._counted.add(id(link))
             dispatch = link.demux.dispatch
@@ -191,10 +198,17 @@ class PoolDriver(Driver):
                 dispatch(batch)
 
             link.demux.dispatch = counting  # type: ignore[method-assign]
-        return run_frames(handle, spec, request)
+        try:
+            async for frames in placed.inbox.batches(IDLE_TIMEOUT_SECONDS):
+                yield frames
+        finally:
+            placed.close()
+
+    def start(self, index: int, spec: Any, request: Any) -> Any:
+        return self._frames(spec, request)
 
     async def cancel(self, run: Run) -> Any:
-        return await self.handles[run.index % len(self.handles)].cancel_local.remote(run.run_id)
+        return await self.placed[run.run_id].handle.cancel_local.remote(run.run_id)
 
     def close(self) -> None:
         import ray

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -13,6 +14,7 @@ ENVIRONMENT = {
     "idle_seconds": "KERN_REPLICA_IDLE_SECONDS",
 }
 """Environment variables that set the default for components that give no `replicas`."""
+STATUS_TIMEOUT_SECONDS = 10.0
 
 
 class Replicas(BaseModel):
@@ -39,6 +41,28 @@ class Replicas(BaseModel):
         return self
 
 
+class ReplicaStatus(BaseModel):
+    """One replica as the supervisor last saw it."""
+
+    name: str
+    state: Literal["starting", "ready", "draining"]
+    """Draining: being removed, it takes no new runs and ends once its runs have."""
+    runs: int
+    lag_ms: float
+    node_id: str | None
+
+
+class PoolStatus(BaseModel):
+    """One component's replicas (`kern ps`)."""
+
+    name: str
+    kind: str
+    bounds: Replicas
+    replicas: list[ReplicaStatus]
+    problem: str | None
+    """The last thing that went wrong (a replica that died, would not start, or stopped answering)."""
+
+
 def default_replicas() -> Replicas:
     """The default: `Replicas()` with any `KERN_*REPLICA*` environment variables applied."""
     given = {field: os.environ[name] for field, name in ENVIRONMENT.items() if os.environ.get(name)}
@@ -47,3 +71,12 @@ def default_replicas() -> Replicas:
     except ValidationError as exc:
         names = ", ".join(f"{ENVIRONMENT[field]}={value}" for field, value in given.items())
         raise ValueError(f"Invalid replica settings in the environment ({names}): {exc}") from None
+
+
+def status() -> list[PoolStatus]:
+    """Every component's replicas in the current Ray namespace, as the supervisor sees them (`kern ps`)."""
+    import ray
+
+    from actors.runtime import supervisor
+
+    return ray.get(supervisor().pools.remote(), timeout=STATUS_TIMEOUT_SECONDS)

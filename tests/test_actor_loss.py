@@ -43,7 +43,11 @@ def test_member_actor_killed_mid_stream_the_leader_carries_on(server: ModelServe
     assert tool_done.content.startswith("Fragile Writer failed: the member's stream broke: ActorDiedError")
     # The next run recreates the member's actor by name.
     again = team.run("Write again")
-    assert [m.status for m in again.member_responses] == [RunStatus.completed], (again.status, again.content, getattr(again, "error", None))
+    assert [m.status for m in again.member_responses] == [RunStatus.completed], (
+        again.status,
+        again.content,
+        getattr(again, "error", None),
+    )
 
 
 def test_team_actor_killed_mid_stream_ends_with_team_run_error(server: ModelServer) -> None:
