@@ -29,6 +29,8 @@ from ray.exceptions import RayActorError
 from kern.replicas import PoolStatus, Replicas, ReplicaStatus
 
 POLL_SECONDS = 1.0
+CLUSTER_CHECK_SECONDS = 10.0
+"""How often the cluster's CPU count (the most replicas a pool may have) is read."""
 STUCK_SECONDS = 30.0
 """A replica that leaves a poll unanswered this long is stuck: it is killed (its runs end with an error)."""
 START_LIMIT_SECONDS = 120.0
@@ -102,6 +104,7 @@ class Pool:
         self._create = create
         self._replicas = {index: _Replica(index, handle) for index, handle in adopted.items()}
         self._low_since: float | None = None
+        self._limit = config.bounds.max
         if 0 not in self._replicas:
             self._add(0)
 
@@ -118,6 +121,7 @@ class Pool:
             name=self.config.name,
             kind=self.config.kind,
             bounds=self.config.bounds,
+            limit=self._limit,
             problem=self.problem,
             replicas=[
                 ReplicaStatus(
@@ -131,8 +135,12 @@ class Pool:
             ],
         )
 
-    def tend(self, now: float) -> None:
-        """One round: read last round's answers, drop the dead and the stuck, poll again, grow or shrink."""
+    def tend(self, now: float, cpus: float) -> None:
+        """One round: read last round's answers, drop the dead and the stuck, poll again, grow or shrink
+        (never past the cluster's CPU count: a replica is one process, and more processes than cores
+        only add overhead)."""
+        bounds = self.config.bounds
+        self._limit = max(bounds.min, min(bounds.max, int(cpus)))
         for replica in list(self._replicas.values()):
             if replica.handle is not None:
                 self._check(replica, now)
@@ -171,7 +179,7 @@ class Pool:
         bounds = self.config.bounds
         serving = [r for r in self._replicas.values() if r.draining_since is None]
         runs = sum(r.runs for r in serving)
-        wanted = min(bounds.max, max(bounds.min, math.ceil(runs / bounds.target_runs)))
+        wanted = min(self._limit, max(bounds.min, math.ceil(runs / bounds.target_runs)))
         if wanted >= len(serving):
             self._low_since = None
             for _ in range(wanted - len(serving)):
@@ -227,6 +235,7 @@ class Pools:
         self._create = create
         self._find = find
         self._tending: asyncio.Task[None] | None = None
+        self._cpus = math.inf
 
     async def routes(self, name: str, config: PoolConfig | None) -> list[Route] | None:
         """The replicas of `name` that take runs. A config creates the pool (adopting replicas that exist
@@ -247,10 +256,21 @@ class Pools:
         return [pool.status() for pool in self._pools.values()]
 
     async def _tend_forever(self) -> None:
+        checked = -math.inf
         while True:
             await asyncio.sleep(POLL_SECONDS)
+            if time.monotonic() - checked > CLUSTER_CHECK_SECONDS:
+                checked = time.monotonic()
+                try:
+                    self._cpus = await asyncio.get_running_loop().run_in_executor(None, _cluster_cpus)
+                except Exception:
+                    log.exception("kern pools: could not read the cluster's resources")
             for pool in list(self._pools.values()):
                 try:
-                    pool.tend(time.monotonic())
+                    pool.tend(time.monotonic(), self._cpus)
                 except Exception:
                     log.exception("kern pool %s: tending failed", pool.config.name)
+
+
+def _cluster_cpus() -> float:
+    return float(ray.cluster_resources().get("CPU", 1.0))

@@ -20,17 +20,19 @@ STATUS_TIMEOUT_SECONDS = 10.0
 class Replicas(BaseModel):
     """Bounds and targets of one component's replicas (`Agent(..., replicas=Replicas(max=8))`).
 
-    kern keeps between `min` and `max` actors for the component. It adds one as soon as the runs in
-    flight exceed `target_runs` per replica, and removes one once fewer would do for `idle_seconds`: a
-    removed replica takes no new runs and ends when its runs have finished.
+    kern keeps between `min` and `max` actors for the component, and no more than the cluster has CPUs
+    (a replica is one process: more of them than cores only adds overhead). It adds one as soon as the
+    runs in flight exceed `target_runs` per replica, and removes one once fewer would have done for
+    `idle_seconds`: a removed replica takes no new runs and ends when its runs have finished.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     min: int = Field(default=1, ge=1)
     max: int = Field(default=4, ge=1)
-    target_runs: int = Field(default=32, ge=1)
-    """Runs in flight per replica that the pool aims for."""
+    target_runs: int = Field(default=100, ge=1)
+    """Runs in flight per replica that the pool aims for. One replica streams a hundred runs at tens of
+    tokens per second on a third of a core (benchmarks/concurrency.py)."""
     idle_seconds: float = Field(default=60.0, ge=0)
     """How long the load must stay low before a replica is removed."""
 
@@ -58,6 +60,8 @@ class PoolStatus(BaseModel):
     name: str
     kind: str
     bounds: Replicas
+    limit: int
+    """The most replicas it may have now: `bounds.max`, or the cluster's CPU count if fewer."""
     replicas: list[ReplicaStatus]
     problem: str | None
     """The last thing that went wrong (a replica that died, would not start, or stopped answering)."""
