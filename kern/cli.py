@@ -1,4 +1,5 @@
-"""The `kern` command: `kern demo`, `kern model-server`, `kern serve`, `kern up` / `down` / `status`."""
+"""The `kern` command: `kern demo`, `kern model-server`, `kern serve`, `kern up` / `down` / `status`,
+`kern ps`."""
 
 from __future__ import annotations
 
@@ -36,6 +37,9 @@ def main(argv: list[str] | None = None) -> None:
         "--timeout", type=float, default=20.0, help="seconds before SIGKILL (default 20)"
     )
     commands.add_parser("status", help="say whether the `kern up` cluster is running (exit code 1 if not)")
+    commands.add_parser(
+        "ps", help="list every agent's and team's replicas: state, runs, event-loop lag, node"
+    )
     args, rest = parser.parse_known_args(argv)
     if args.command in ("up", "down", "status"):
         if rest:
@@ -43,6 +47,12 @@ def main(argv: list[str] | None = None) -> None:
         from kern.local_cluster_control import run_command
 
         raise SystemExit(run_command(args))
+    if args.command == "ps":
+        if rest:
+            parser.error(f"unrecognized arguments: {' '.join(rest)}")
+        from kern.ps import run_ps
+
+        raise SystemExit(run_ps())
     if args.command == "demo":
         from kern.demo import run_demo
 

@@ -124,6 +124,15 @@ def test_up_scripts_attach_down(tmp_path: Path, server: ModelServer) -> None:
         second = script(home, FIND_AGENT)
         assert second["gcs"] == state.address
 
+        ps = kern(home, "ps")
+        assert ps.returncode == 0, ps.stderr
+        row = next(line for line in ps.stdout.splitlines() if line.startswith("agent attach-probe"))
+        assert row.split()[2:4] in (
+            ["kern:agent:attach-probe", "ready"],
+            ["kern:agent:attach-probe", "starting"],
+        )
+        assert "replicas 1-4" in ps.stdout
+
         processes = cluster_processes(state)
         assert any("raylet" in p.command for p in processes) and any(
             "gcs_server" in p.command for p in processes
@@ -160,6 +169,8 @@ def test_a_stale_state_file_is_ignored(tmp_path: Path) -> None:
     )
     write_state(stale, home)
     assert attach_address(home) is None  # a script would start its own Ray, as without `kern up`
+    ps = kern(home, "ps")
+    assert ps.returncode == 1 and "No cluster to look at" in ps.stderr
     status = kern(home, "status")
     assert status.returncode == 1 and "is not running" in status.stdout
     down = kern(home, "down")

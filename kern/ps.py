@@ -1,0 +1,56 @@
+"""`kern ps`: every agent's and team's replicas on the cluster, with their runs and event-loop lag."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from kern import local_cluster
+from kern.replicas import PoolStatus
+
+
+def render(pools: list[PoolStatus]) -> str:
+    """The pools as a table, one line per replica."""
+    if not pools:
+        return "No agent or team has run on this cluster yet."
+    header = f"{'COMPONENT':<32} {'REPLICA':<40} {'STATE':<9} {'RUNS':>5} {'LAG ms':>7}  NODE"
+    lines = [header]
+    for pool in sorted(pools, key=lambda p: p.name):
+        component = f"{pool.kind} {pool.name.split(':', 2)[-1]}"
+        for replica in pool.replicas:
+            node = (replica.node_id or "-")[:12]
+            lines.append(
+                f"{component:<32} {replica.name:<40} {replica.state:<9} {replica.runs:>5} "
+                f"{replica.lag_ms:>7.0f}  {node}"
+            )
+            component = ""
+        bounds = pool.bounds
+        note = (
+            f"{'':<32} replicas {bounds.min}-{bounds.max} (now at most {pool.limit}), "
+            f"{bounds.target_runs} runs per replica"
+        )
+        lines.append(note + (f"; last problem: {pool.problem}" if pool.problem else ""))
+    return "\n".join(lines)
+
+
+def run_ps() -> int:
+    """Print the pools of the cluster scripts attach to (`RAY_ADDRESS`, else `kern up`'s); exit code."""
+    address = os.environ.get("RAY_ADDRESS") or local_cluster.attach_address()
+    if address is None:
+        print(
+            "[kern ps] No cluster to look at: start one with `kern up`, or set RAY_ADDRESS.", file=sys.stderr
+        )
+        return 1
+    import ray
+
+    from actors.runtime import NAMESPACE, SUPERVISOR_NAME
+    from kern.replicas import STATUS_TIMEOUT_SECONDS
+
+    ray.init(address=address, namespace=NAMESPACE, include_dashboard=False, log_to_driver=False)
+    try:
+        supervisor = ray.get_actor(SUPERVISOR_NAME, namespace=NAMESPACE)
+    except ValueError:
+        print(render([]))
+        return 0
+    print(render(ray.get(supervisor.pools.remote(), timeout=STATUS_TIMEOUT_SECONDS)))
+    return 0
