@@ -162,3 +162,17 @@ async def test_a_killed_replica_ends_its_runs_with_an_error_and_is_replaced(serv
     assert "died" in (pool(name).problem or "")
     after = await asyncio.gather(*(agent.arun(f"Again {i}") for i in range(4)))
     assert [output.status for output in after] == [RunStatus.completed] * 4
+
+
+def test_replica_settings_are_checked_and_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ValueError, match=r"max replicas \(1\) is below min \(2\)"):
+        Replicas(min=2, max=1)
+    with pytest.raises(ValueError, match="greater than or equal to 1"):
+        Replicas(target_runs=0)
+    monkeypatch.setenv("KERN_MAX_REPLICAS", "8")
+    monkeypatch.setenv("KERN_TARGET_RUNS_PER_REPLICA", "50")
+    assert Agent(name="Env Default").spec.replicas == Replicas(min=1, max=8, target_runs=50)
+    assert Agent(name="Own", replicas=Replicas(max=2)).spec.replicas.max == 2
+    monkeypatch.setenv("KERN_MIN_REPLICAS", "many")
+    with pytest.raises(ValueError, match="KERN_MIN_REPLICAS=many"):
+        Agent(name="Bad Env")
