@@ -51,6 +51,7 @@ class _ComponentActor:
         self._reaper: asyncio.Task[None] | None = None
         self._retiring = False
         self._lag_ms = 0.0
+        self._cpu_since = (time.monotonic(), time.process_time())
         self._lag_probe: asyncio.Task[None] | None = None
         # Runs start and end in bursts: their supervisor messages go one call per tick (actors.batching).
         self._registrations: TickBatcher[tuple[str, str | None], bool] = TickBatcher(
@@ -127,17 +128,20 @@ class _ComponentActor:
         """The supervisor's cancel message: cancel this actor's run. True if it was in flight."""
         return self._host.cancel(run_id)
 
-    async def load(self) -> tuple[int, float, str]:
-        """The supervisor's poll: runs in flight, the longest event-loop lateness (ms) since the last
-        poll, and the node. A replica being removed closes its links once its last run has ended."""
+    async def load(self) -> tuple[int, float, float, str]:
+        """The supervisor's poll: runs in flight, the longest event-loop lateness (ms) and the cores used
+        since the last poll, and the node. A replica being removed closes its links once its last run
+        has ended."""
         if self._lag_probe is None:
             self._lag_probe = asyncio.create_task(self._probe_lag())
         lag, self._lag_ms = self._lag_ms, 0.0
+        (wall, cpu), self._cpu_since = self._cpu_since, (time.monotonic(), time.process_time())
+        cores = (self._cpu_since[1] - cpu) / max(self._cpu_since[0] - wall, 1e-3)
         runs = len(self._host.run_ids())
         if self._retiring and not runs:
             for link in self._links.values():
                 link.outbox.close()
-        return runs, lag, self._node_id
+        return runs, lag, cores, self._node_id
 
     def retire(self) -> None:
         """The supervisor is removing this replica: it refuses new runs; the runs in flight go on."""

@@ -1,6 +1,6 @@
 """Replica pools: the supervisor keeps each component's replicas between its bounds, by load.
 
-Every second the supervisor asks each replica for its load (runs in flight, event-loop lag), and reads
+Every second the supervisor asks each replica for its load (runs in flight, CPU, event-loop lag), and reads
 the answer a round later: nothing here waits on a replica, and actors are created on a worker thread
 (the first creation of a class exports it, seconds of CPU), so the supervisor's event loop, which
 carries every cancel, never stalls on a pool. A pool
@@ -18,6 +18,7 @@ import concurrent.futures
 import logging
 import math
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
@@ -29,6 +30,8 @@ from ray.exceptions import RayActorError
 from kern.replicas import PoolStatus, Replicas, ReplicaStatus
 
 POLL_SECONDS = 1.0
+CPU_WINDOW_POLLS = 10
+"""A replica's CPU is averaged over this many polls (seconds) before the pool sizes itself by it."""
 CLUSTER_CHECK_SECONDS = 10.0
 """How often the cluster's CPU count (the most replicas a pool may have) is read."""
 STUCK_SECONDS = 30.0
@@ -62,6 +65,8 @@ class ReplicaLoad(NamedTuple):
     runs: int
     lag_ms: float
     """The longest its event loop was late since the previous poll."""
+    cpu: float
+    """Cores its process used since the previous poll (1.0: one core all the time)."""
     node_id: str
 
 
@@ -77,7 +82,9 @@ class _Replica:
     created: float = field(default_factory=time.monotonic)
     load: ReplicaLoad | None = None
     """None until it first answers."""
-    poll: concurrent.futures.Future[tuple[int, float, str]] | None = None
+    poll: concurrent.futures.Future[tuple[int, float, float, str]] | None = None
+    cpu: deque[float] = field(default_factory=lambda: deque(maxlen=CPU_WINDOW_POLLS))
+    """Its CPU at the last polls: the pool grows on the average, not on one busy second."""
     polled: float = 0.0
     draining_since: float | None = None
 
@@ -90,6 +97,10 @@ class _Replica:
     @property
     def runs(self) -> int:
         return self.load.runs if self.load else 0
+
+    @property
+    def mean_cpu(self) -> float:
+        return sum(self.cpu) / len(self.cpu) if self.cpu else 0.0
 
 
 ReplicaFactory = Callable[[PoolConfig, int], ActorHandle]
@@ -129,6 +140,7 @@ class Pool:
                     state=r.state,
                     runs=r.runs,
                     lag_ms=r.load.lag_ms if r.load else 0.0,
+                    cpu=r.mean_cpu,
                     node_id=r.load.node_id if r.load else None,
                 )
                 for r in sorted(self._replicas.values(), key=lambda r: r.index)
@@ -158,6 +170,7 @@ class Pool:
                 return
             try:
                 replica.load = ReplicaLoad(*replica.poll.result())
+                replica.cpu.append(replica.load.cpu)
             except RayActorError as exc:
                 if replica.draining_since is None:
                     self._note(f"replica {name} died: {type(exc).__name__}")
@@ -178,8 +191,9 @@ class Pool:
     def _scale(self, now: float) -> None:
         bounds = self.config.bounds
         serving = [r for r in self._replicas.values() if r.draining_since is None]
-        runs = sum(r.runs for r in serving)
-        wanted = min(self._limit, max(bounds.min, math.ceil(runs / bounds.target_runs)))
+        by_runs = math.ceil(sum(r.runs for r in serving) / bounds.target_runs)
+        by_cpu = math.ceil(sum(r.mean_cpu for r in serving) / bounds.target_cpu)
+        wanted = min(self._limit, max(bounds.min, by_runs, by_cpu))
         if wanted >= len(serving):
             self._low_since = None
             for _ in range(wanted - len(serving)):

@@ -1,11 +1,11 @@
 """Which replica takes a run: this process's view of each component's replicas, and placing runs on them.
 
 A `Router` per component and process holds the supervisor's table of the replicas that take runs
-(refreshed in the background at most once a second, never waited for) and the runs this process has
-in flight on each. A run goes to the replica with the fewest runs (this process's own, counted exactly,
-plus the others' from the last table), ties broken at random. A replica being removed refuses the run,
-and a dead one cannot take it: the run goes to another replica, the first replica of the component
-(found or recreated by name) as a last resort.
+(refreshed in the background at most once a second; only a new router's first run waits for one, at
+most 2 s) and the runs this process has in flight on each. A run goes to the replica with the fewest
+runs (this process's own, counted exactly, plus the others' from the last table), ties broken at random.
+A replica being removed refuses the run, and a dead one cannot take it: the run goes to another
+replica, the first replica of the component (found or recreated by name) as a last resort.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ replica; later runs never wait for a table."""
 REFRESH_GIVE_UP_SECONDS = 10.0
 """A table request unanswered for this long is given up, and the next run start sends another."""
 START_ATTEMPTS = 4
-"""Replicas tried for one run before its start fails (each refusal is a replica being removed)."""
+"""Replicas tried for one run before its start fails (each was being removed, or dead)."""
 
 _lock = threading.Lock()
 _routers: dict[str, Router] = {}

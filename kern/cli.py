@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     commands.add_parser("status", help="say whether the `kern up` cluster is running (exit code 1 if not)")
     commands.add_parser(
-        "ps", help="list every agent's and team's replicas: state, runs, event-loop lag, node"
+        "ps", help="list every agent's and team's replicas: state, runs, CPU, event-loop lag, node"
     )
     args, rest = parser.parse_known_args(argv)
     if args.command in ("up", "down", "status"):

@@ -13,7 +13,7 @@ def render(pools: list[PoolStatus]) -> str:
     """The pools as a table, one line per replica."""
     if not pools:
         return "No agent or team has run on this cluster yet."
-    header = f"{'COMPONENT':<32} {'REPLICA':<40} {'STATE':<9} {'RUNS':>5} {'LAG ms':>7}  NODE"
+    header = f"{'COMPONENT':<32} {'REPLICA':<40} {'STATE':<9} {'RUNS':>5} {'CPU':>5} {'LAG ms':>7}  NODE"
     lines = [header]
     for pool in sorted(pools, key=lambda p: p.name):
         component = f"{pool.kind} {pool.name.split(':', 2)[-1]}"
@@ -21,13 +21,13 @@ def render(pools: list[PoolStatus]) -> str:
             node = (replica.node_id or "-")[:12]
             lines.append(
                 f"{component:<32} {replica.name:<40} {replica.state:<9} {replica.runs:>5} "
-                f"{replica.lag_ms:>7.0f}  {node}"
+                f"{replica.cpu:>5.0%} {replica.lag_ms:>7.0f}  {node}"
             )
             component = ""
         bounds = pool.bounds
         note = (
             f"{'':<32} replicas {bounds.min}-{bounds.max} (now at most {pool.limit}), "
-            f"{bounds.target_runs} runs per replica"
+            f"aiming at {bounds.target_runs} runs and {bounds.target_cpu:.0%} of a core each"
         )
         lines.append(note + (f"; last problem: {pool.problem}" if pool.problem else ""))
     return "\n".join(lines)

@@ -11,6 +11,7 @@ ENVIRONMENT = {
     "min": "KERN_MIN_REPLICAS",
     "max": "KERN_MAX_REPLICAS",
     "target_runs": "KERN_TARGET_RUNS_PER_REPLICA",
+    "target_cpu": "KERN_TARGET_CPU_PER_REPLICA",
     "idle_seconds": "KERN_REPLICA_IDLE_SECONDS",
 }
 """Environment variables that set the default for components that give no `replicas`."""
@@ -22,17 +23,21 @@ class Replicas(BaseModel):
 
     kern keeps between `min` and `max` actors for the component, and no more than the cluster has CPUs
     (a replica is one process: more of them than cores only adds overhead). It adds one as soon as the
-    runs in flight exceed `target_runs` per replica, and removes one once fewer would have done for
-    `idle_seconds`: a removed replica takes no new runs and ends when its runs have finished.
+    replicas are busy: more than `target_runs` runs in flight each, or more than `target_cpu` of a core
+    each (averaged over 10 s). It removes one once fewer would have done for `idle_seconds`: a removed
+    replica takes no new runs and ends when its runs have finished.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     min: int = Field(default=1, ge=1)
     max: int = Field(default=4, ge=1)
-    target_runs: int = Field(default=100, ge=1)
-    """Runs in flight per replica that the pool aims for. One replica streams a hundred runs at tens of
-    tokens per second on a third of a core (benchmarks/concurrency.py)."""
+    target_runs: int = Field(default=200, ge=1)
+    """Runs in flight per replica that the pool aims for at most."""
+    target_cpu: float = Field(default=0.5, gt=0, le=1)
+    """Cores per replica the pool aims for: one process runs Python on one core at a time, and a busy
+    event loop delays every stream and cancel on it. One replica streams 200 team runs at 20 tokens/s
+    on about 0.4 of a core (benchmarks/concurrency.py)."""
     idle_seconds: float = Field(default=60.0, ge=0)
     """How long the load must stay low before a replica is removed."""
 
@@ -51,6 +56,9 @@ class ReplicaStatus(BaseModel):
     """Draining: being removed, it takes no new runs and ends once its runs have."""
     runs: int
     lag_ms: float
+    """The longest its event loop was late in the last second."""
+    cpu: float
+    """Cores it used, averaged over the last 10 s."""
     node_id: str | None
 
 
