@@ -93,9 +93,9 @@ def kern_side(base_url: str, replicas: str) -> Side:
     """kern on its own local Ray (2 CPUs); `ray.shutdown()` in `close`.
 
     `replicas`: "one" (one actor per component) or "auto" (kern's default bounds, `Replicas()`: the
-    pools grow with the load). In "auto", each step is preceded by an unmeasured burst of the same N runs,
-    held until the pools stop growing and then cancelled, so the step meets the pools a sustained load of
-    that size would have.
+    pools grow with the load). In "auto", each step is preceded by an unmeasured burst of the same N
+    runs, held at least 12 s and until the pools stop growing, then cancelled, so the step meets the
+    pools a sustained load of that size would have.
     """
     import ray
 
@@ -138,7 +138,10 @@ def kern_side(base_url: str, replicas: str) -> Side:
 
         burst = [asyncio.create_task(drain(run_id)) for run_id in ids]
         sizes, stable_since = await pool_sizes(), time.monotonic()
-        while time.monotonic() - stable_since < 3.0 and time.perf_counter() - started < 60.0:
+        # Pools grow on CPU averaged over 10 s: hold the burst at least that long, then until stable 3 s.
+        while (
+            time.monotonic() - stable_since < 3.0 or time.perf_counter() - started < 12.0
+        ) and time.perf_counter() - started < 60.0:
             await asyncio.sleep(0.5)
             now = await pool_sizes()
             if now != sizes or now["starting"]:
