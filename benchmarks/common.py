@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
 import socket
 import statistics
 import subprocess
@@ -283,6 +284,22 @@ class ModelServerProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=5)
+
+
+def wait_or_kill_group(process: subprocess.Popen[Any], timeout: float, what: str) -> None:
+    """Wait for a side started with `start_new_session=True`; past `timeout`, end its whole process
+    group (the side and its Ray: SIGTERM, then SIGKILL) and raise."""
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
+            try:
+                os.killpg(process.pid, sig)
+                process.wait(timeout=wait)
+                break
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                continue
+        raise RuntimeError(f"{what}: no result within {timeout:.0f} s (killed)") from None
 
 
 def log(message: str) -> None:

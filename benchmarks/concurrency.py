@@ -19,7 +19,6 @@ import datetime
 import json
 import os
 import platform
-import signal
 import subprocess
 import sys
 import threading
@@ -31,7 +30,7 @@ from typing import IO, Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from common import REPO, ModelServerProcess, fmt_number, log, table  # noqa: E402
+from common import REPO, ModelServerProcess, fmt_number, log, table, wait_or_kill_group  # noqa: E402
 
 DEFAULT_AGNO_PYTHON = "/tmp/agno-venv/bin/python"
 
@@ -86,17 +85,7 @@ def run_side(python: str, side: str, base_url: str, server_pid: int, args: argpa
     ]
     for reader in readers:
         reader.start()
-    try:
-        process.wait(timeout=budget)
-    except subprocess.TimeoutExpired:
-        for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
-            try:
-                os.killpg(process.pid, sig)  # the group this script created: the side and its Ray
-                process.wait(timeout=wait)
-                break
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                continue
-        raise RuntimeError(f"{side}: no result within {budget:.0f} s (killed)") from None
+    wait_or_kill_group(process, budget, side)
     for reader in readers:
         reader.join(timeout=5)
     lines = [line for line in out if line.strip()]

@@ -61,6 +61,7 @@ from common import (  # noqa: E402
     model_headers,
     percentile,
     table,
+    wait_or_kill_group,
 )
 from proc_tree import TreeMeter, machine_busy  # noqa: E402
 
@@ -675,17 +676,7 @@ def run_side(side: str, admin: ServerAdmin, server_pid: int, args: argparse.Name
     ]
     for reader in readers:
         reader.start()
-    try:
-        process.wait(timeout=args.side_timeout)
-    except subprocess.TimeoutExpired:
-        for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
-            try:
-                os.killpg(process.pid, sig)  # the group this script created: the side and its Ray
-                process.wait(timeout=wait)
-                break
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                continue
-        raise RuntimeError(f"{side}: no result within {args.side_timeout:.0f} s (killed)") from None
+    wait_or_kill_group(process, args.side_timeout, side)
     for reader in readers:
         reader.join(timeout=5)
     leftovers = end_group(process.pid)
