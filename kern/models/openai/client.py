@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
+import ssl
 import weakref
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -48,6 +50,16 @@ class ClientPool:
             yield self._clients[index]
         finally:
             self._calls[index] -= 1
+
+
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    """The TLS settings every client of the process shares: what the SDK's default client builds
+    (httpx's, certifi's CAs), made once; loading the CAs is ~25 ms of CPU, which each new client paid in
+    the middle of a burst of calls."""
+    import httpx2
+
+    return httpx2.create_ssl_context()
 
 
 _POOLS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[object, ...], ClientPool]] = (
@@ -106,6 +118,7 @@ class OpenAIModel(Model):
                         timeout=self.timeout,
                         max_retries=self.max_retries,
                         default_headers=self.default_headers,
+                        http_client=openai.DefaultAsyncHttpxClient(verify=_tls()),
                     )
                 )
             self._pool = pools[settings]
