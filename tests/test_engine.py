@@ -128,25 +128,3 @@ def test_outbox_coalesces_many_runs_but_never_holds_first_or_terminal_frames() -
     assert 3 <= len(taken) <= 6, f"hundreds of frames in one batch per interval, not one each: {taken}"
     assert all(runs == ["r1", "r2"] for _, runs, _ in taken[1:]), "both runs' frames share each batch"
     assert taken[-1][0] - sent_end < 0.05, "the terminal frame is not held back"
-
-
-def test_concurrent_model_calls_spread_over_clients_of_32_and_sequential_calls_reuse_the_first() -> None:
-    from contextlib import ExitStack
-
-    from kern.models.openai.client import STREAMS_PER_CLIENT, ClientPool
-
-    made: list[object] = []
-
-    def make() -> object:
-        made.append(object())
-        return made[-1]
-
-    pool = ClientPool(make)
-    with ExitStack() as calls:
-        held = [calls.enter_context(pool.lease()) for _ in range(STREAMS_PER_CLIENT + 8)]
-        assert held.count(made[0]) == STREAMS_PER_CLIENT and held.count(made[1]) == 8 and len(made) == 2
-    with pool.lease() as first, pool.lease() as second:
-        assert first is made[0] and second is made[0], (
-            "calls one at a time keep the first client's connections"
-        )
-    assert len(made) == 2

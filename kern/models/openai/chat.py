@@ -30,42 +30,41 @@ class OpenAIChat(OpenAIModel):
         from kern.models.openai.sse import STREAM_BROKEN, sse_json
 
         endpoint = self.describe_endpoint()
-        with self.client() as client:
-            request = client.chat.completions.with_streaming_response.create(
-                **self._request(messages, tools), stream=True, stream_options={"include_usage": True}
-            )
-            response = await self.call(request.__aenter__())
-            reply = ModelResponse()
-            calls: dict[int, ToolCall] = {}
-            finished = False
-            try:
-                async for chunk in sse_json(response):
-                    if chunk.get("error"):
-                        raise ModelError(
-                            f"Model {self.id!r} at {endpoint} reported a failure: {chunk['error']}",
-                            error_type="ModelResponseFailed",
-                        )
-                    usage = chunk.get("usage")
-                    if usage:
-                        reply.input_tokens = usage["prompt_tokens"]
-                        reply.output_tokens = usage["completion_tokens"]
-                    for choice in chunk.get("choices") or ():
-                        finished = finished or choice.get("finish_reason") is not None
-                        delta = choice.get("delta") or {}
-                        text = delta.get("content")
-                        if text:
-                            reply.content += text
-                            yield TextDelta(text)
-                        for part in delta.get("tool_calls") or ():
-                            call = calls.setdefault(part["index"], ToolCall(id="", name="", arguments=""))
-                            call.id = part.get("id") or call.id
-                            function = part.get("function") or {}
-                            call.name += function.get("name") or ""
-                            call.arguments += function.get("arguments") or ""
-            except STREAM_BROKEN as exc:
-                raise dropped_stream_error(model_id=self.id, endpoint=endpoint, cause=exc) from exc
-            finally:
-                await response.close()
+        request = self.client.chat.completions.with_streaming_response.create(
+            **self._request(messages, tools), stream=True, stream_options={"include_usage": True}
+        )
+        response = await self.call(request.__aenter__())
+        reply = ModelResponse()
+        calls: dict[int, ToolCall] = {}
+        finished = False
+        try:
+            async for chunk in sse_json(response):
+                if chunk.get("error"):
+                    raise ModelError(
+                        f"Model {self.id!r} at {endpoint} reported a failure: {chunk['error']}",
+                        error_type="ModelResponseFailed",
+                    )
+                usage = chunk.get("usage")
+                if usage:
+                    reply.input_tokens = usage["prompt_tokens"]
+                    reply.output_tokens = usage["completion_tokens"]
+                for choice in chunk.get("choices") or ():
+                    finished = finished or choice.get("finish_reason") is not None
+                    delta = choice.get("delta") or {}
+                    text = delta.get("content")
+                    if text:
+                        reply.content += text
+                        yield TextDelta(text)
+                    for part in delta.get("tool_calls") or ():
+                        call = calls.setdefault(part["index"], ToolCall(id="", name="", arguments=""))
+                        call.id = part.get("id") or call.id
+                        function = part.get("function") or {}
+                        call.name += function.get("name") or ""
+                        call.arguments += function.get("arguments") or ""
+        except STREAM_BROKEN as exc:
+            raise dropped_stream_error(model_id=self.id, endpoint=endpoint, cause=exc) from exc
+        finally:
+            await response.close()
         if not finished:
             raise dropped_stream_error(model_id=self.id, endpoint=endpoint)
         reply.tool_calls = [calls[index] for index in sorted(calls)]
@@ -73,8 +72,7 @@ class OpenAIChat(OpenAIModel):
 
     async def response(self, messages: list[Message], tools: list[dict[str, Any]]) -> ModelResponse:
         """One non-streaming call."""
-        with self.client() as client:
-            result = await self.call(client.chat.completions.create(**self._request(messages, tools)))
+        result = await self.call(self.client.chat.completions.create(**self._request(messages, tools)))
         message = result.choices[0].message
         reply = ModelResponse(content=message.content or "")
         for call in message.tool_calls or []:

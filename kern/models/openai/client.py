@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import os
-import ssl
 import weakref
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import PrivateAttr, model_validator
@@ -20,49 +17,8 @@ if TYPE_CHECKING:  # the SDK is imported where a model is called (in the actors)
 
 T = TypeVar("T")
 
-STREAMS_PER_CLIENT = 32
-"""Concurrent calls one SDK client carries before the next call gets another client. httpx's connection
-pool does bookkeeping over all its connections each time a request starts or ends (httpcore2 2.16), so
-one client with 200 streams open spent ~1.3 ms of CPU per call on it, in bursts that delayed every other
-task of the process: 3.8 ms per call against 2.5 with clients of 32 (200 concurrent calls, one process)."""
-
-
-class ClientPool:
-    """The SDK clients of one event loop and one set of settings: a call takes the first with room, so
-    calls one at a time always reuse the first client's warm connections."""
-
-    def __init__(self, make: Callable[[], openai.AsyncOpenAI]) -> None:
-        self._make = make
-        self._clients: list[openai.AsyncOpenAI] = []
-        self._calls: list[int] = []
-
-    @contextmanager
-    def lease(self) -> Iterator[openai.AsyncOpenAI]:
-        """A client for one call, counted as busy until the call's response is closed."""
-        index = next(
-            (i for i, calls in enumerate(self._calls) if calls < STREAMS_PER_CLIENT), len(self._calls)
-        )
-        if index == len(self._clients):
-            self._clients.append(self._make())
-            self._calls.append(0)
-        self._calls[index] += 1
-        try:
-            yield self._clients[index]
-        finally:
-            self._calls[index] -= 1
-
-
-@functools.cache
-def _tls() -> ssl.SSLContext:
-    """The TLS settings every client of the process shares: what the SDK's default client builds
-    (httpx's, certifi's CAs), made once; loading the CAs is ~25 ms of CPU, which each new client paid in
-    the middle of a burst of calls."""
-    import httpx2
-
-    return httpx2.create_ssl_context()
-
-
-_POOLS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[object, ...], ClientPool]] = (
+ClientsBySettings = dict[tuple[object, ...], "openai.AsyncOpenAI"]
+_CLIENTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ClientsBySettings] = (
     weakref.WeakKeyDictionary()
 )
 """SDK clients by event loop (an httpx client belongs to one loop) and by settings."""
@@ -82,7 +38,7 @@ class OpenAIModel(Model):
     timeout: float = 60.0
     max_retries: int = 2
     default_headers: dict[str, str] | None = None
-    _pool: ClientPool | None = PrivateAttr(default=None)
+    _client: openai.AsyncOpenAI | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _read_environment(self) -> OpenAIModel:
@@ -92,14 +48,14 @@ class OpenAIModel(Model):
             self.base_url = os.environ.get("OPENAI_BASE_URL")
         return self
 
-    def client(self) -> AbstractContextManager[openai.AsyncOpenAI]:
-        """An SDK client for one call (`with model.client() as client:`), shared with every run of the
-        same settings in this process and event loop.
+    @property
+    def client(self) -> openai.AsyncOpenAI:
+        """The async SDK client, shared by every run of the same settings in this process and event loop.
 
         Each run brings its own copy of the model (specs travel with runs), so a client per copy would
         cost a new client and connection per run (about 20-30 ms before the first token).
         """
-        if self._pool is None:
+        if self._client is None:
             import openai
 
             settings = (
@@ -109,24 +65,21 @@ class OpenAIModel(Model):
                 self.max_retries,
                 tuple(sorted((self.default_headers or {}).items())),
             )
-            pools = _POOLS.setdefault(asyncio.get_running_loop(), {})
-            if settings not in pools:
-                pools[settings] = ClientPool(
-                    lambda: openai.AsyncOpenAI(
-                        api_key=settings[0],
-                        base_url=self.base_url,
-                        timeout=self.timeout,
-                        max_retries=self.max_retries,
-                        default_headers=self.default_headers,
-                        http_client=openai.DefaultAsyncHttpxClient(verify=_tls()),
-                    )
+            clients = _CLIENTS.setdefault(asyncio.get_running_loop(), {})
+            if settings not in clients:
+                clients[settings] = openai.AsyncOpenAI(
+                    api_key=settings[0],
+                    base_url=self.base_url,
+                    timeout=self.timeout,
+                    max_retries=self.max_retries,
+                    default_headers=self.default_headers,
                 )
-            self._pool = pools[settings]
-        return self._pool.lease()
+            self._client = clients[settings]
+        return self._client
 
     def __getstate__(self) -> dict[Any, Any]:
         state = super().__getstate__()
-        state["__pydantic_private__"] = {"_pool": None}
+        state["__pydantic_private__"] = {"_client": None}
         return state
 
     def sampling(self, max_tokens_field: str) -> dict[str, Any]:

@@ -36,48 +36,46 @@ class OpenAIResponses(OpenAIModel):
         from kern.models.openai.sse import STREAM_BROKEN, sse_json
 
         endpoint = self.describe_endpoint()
-        with self.client() as client:
-            request = client.responses.with_streaming_response.create(
-                **self._request(messages, tools), stream=True
-            )
-            response = await self.call(request.__aenter__())
-            reply = ModelResponse()
-            completed = False
-            try:
-                async for event in sse_json(response):
-                    kind = event.get("type")
-                    if kind == "response.output_text.delta":
-                        delta = event["delta"]
-                        reply.content += delta
-                        yield TextDelta(delta)
-                    elif kind == "response.output_item.done" and event["item"].get("type") == "function_call":
-                        item = event["item"]
-                        reply.tool_calls.append(
-                            ToolCall(id=item["call_id"], name=item["name"], arguments=item["arguments"])
-                        )
-                    elif kind == "response.completed":
-                        completed = True
-                        usage = event["response"].get("usage")
-                        if usage:
-                            reply.input_tokens = usage["input_tokens"]
-                            reply.output_tokens = usage["output_tokens"]
-                    elif kind in ("response.failed", "error"):
-                        raise ModelError(
-                            f"Model {self.id!r} at {endpoint} reported a failure: {event}",
-                            error_type="ModelResponseFailed",
-                        )
-            except STREAM_BROKEN as exc:
-                raise dropped_stream_error(model_id=self.id, endpoint=endpoint, cause=exc) from exc
-            finally:
-                await response.close()
+        request = self.client.responses.with_streaming_response.create(
+            **self._request(messages, tools), stream=True
+        )
+        response = await self.call(request.__aenter__())
+        reply = ModelResponse()
+        completed = False
+        try:
+            async for event in sse_json(response):
+                kind = event.get("type")
+                if kind == "response.output_text.delta":
+                    delta = event["delta"]
+                    reply.content += delta
+                    yield TextDelta(delta)
+                elif kind == "response.output_item.done" and event["item"].get("type") == "function_call":
+                    item = event["item"]
+                    reply.tool_calls.append(
+                        ToolCall(id=item["call_id"], name=item["name"], arguments=item["arguments"])
+                    )
+                elif kind == "response.completed":
+                    completed = True
+                    usage = event["response"].get("usage")
+                    if usage:
+                        reply.input_tokens = usage["input_tokens"]
+                        reply.output_tokens = usage["output_tokens"]
+                elif kind in ("response.failed", "error"):
+                    raise ModelError(
+                        f"Model {self.id!r} at {endpoint} reported a failure: {event}",
+                        error_type="ModelResponseFailed",
+                    )
+        except STREAM_BROKEN as exc:
+            raise dropped_stream_error(model_id=self.id, endpoint=endpoint, cause=exc) from exc
+        finally:
+            await response.close()
         if not completed:
             raise dropped_stream_error(model_id=self.id, endpoint=endpoint)
         yield reply
 
     async def response(self, messages: list[Message], tools: list[dict[str, Any]]) -> ModelResponse:
         """One non-streaming call."""
-        with self.client() as client:
-            result = await self.call(client.responses.create(**self._request(messages, tools)))
+        result = await self.call(self.client.responses.create(**self._request(messages, tools)))
         reply = ModelResponse(content=result.output_text or "")
         for item in result.output:
             if item.type == "function_call":
