@@ -34,6 +34,8 @@ REFRESH_SECONDS = 1.0
 FIRST_TABLE_SECONDS = 2.0
 """How long a router's first run waits for the table (one supervisor call) before it takes the first
 replica; later runs never wait for a table."""
+RETRY_SECONDS = 1.0
+"""After a table request failed (the supervisor is restarting), the next one goes this much later."""
 REFRESH_GIVE_UP_SECONDS = 10.0
 """A table request unanswered for this long is given up, and the next run start sends another."""
 START_ATTEMPTS = 4
@@ -175,14 +177,27 @@ class Router:
                     loop.call_soon_threadsafe(_settle, arrived)
             try:
                 routes = done.result()
-            except Exception:
-                return  # the supervisor is away: keep choosing from the table we have
+            except Exception:  # the supervisor is away (restarting): keep the table, ask again soon
+                self._ask_again(RETRY_SECONDS)
+                return
             if routes is None:  # it forgot the pool (it was restarted): tell it the settings again
-                self._configured, self._fetched = False, -float("inf")
+                self._configured = False
+                self._ask_again(0.0)
                 return
             self._configured = True
             self._routes = routes
             self._others = {name: max(0, runs - mine_then.get(name, 0)) for name, _, runs in routes}
+
+    def _ask_again(self, delay: float) -> None:
+        """Refresh the table after `delay`, from a thread of its own (not from Ray's callback thread,
+        where a Ray call may wait on itself): a restarted supervisor hears of the pool at once, not at
+        the component's next run."""
+
+        def later() -> None:
+            time.sleep(delay)
+            self._refresh(force=True)
+
+        threading.Thread(target=later, name="kern-router-refresh", daemon=True).start()
 
 
 def _settle(arrived: asyncio.Future[None]) -> None:

@@ -9,9 +9,10 @@ from collections.abc import Callable
 
 import pytest
 import ray
+from ray.exceptions import RayActorError
 
 from actors import routing
-from actors.runtime import NAMESPACE
+from actors.runtime import NAMESPACE, supervisor
 from kern.agent import Agent
 from kern.model_server import ModelServer
 from kern.replicas import PoolStatus, Replicas, status
@@ -24,10 +25,14 @@ pytestmark = pytest.mark.usefixtures("ray_session")
 
 
 def pool(name: str) -> PoolStatus:
-    """The supervisor's view of the component's pool (empty until it has heard of it)."""
-    for found in status():
-        if found.name == name:
-            return found
+    """The supervisor's view of the component's pool (empty until it has heard of it, or while the
+    supervisor restarts)."""
+    try:
+        for found in status():
+            if found.name == name:
+                return found
+    except RayActorError:
+        pass
     return PoolStatus(name=name, kind="?", bounds=Replicas(), limit=0, replicas=[], problem=None)
 
 
@@ -176,3 +181,18 @@ def test_replica_settings_are_checked_and_read_from_the_environment(monkeypatch:
     monkeypatch.setenv("KERN_MIN_REPLICAS", "many")
     with pytest.raises(ValueError, match="KERN_MIN_REPLICAS=many"):
         Agent(name="Bad Env")
+
+
+async def test_a_restarted_supervisor_adopts_the_replicas_that_are_up(server: ModelServer) -> None:
+    name = "kern:agent:adopted-writer"
+    agent = Agent(name="Adopted Writer", model=model(server), replicas=Replicas(min=2, max=2))
+    await asyncio.to_thread(agent.actor)
+    await serving(agent, 2)
+    before = {r.name: r.node_id for r in pool(name).replicas}
+    ray.kill(supervisor(), no_restart=False)  # Ray restarts it (max_restarts=-1), its tables empty
+    await wait_for(lambda: pool(name).replicas == [])
+    # Runs go on meanwhile, and the router's next table request tells the new supervisor the settings.
+    outputs = await asyncio.gather(*(agent.arun(f"Again {i}") for i in range(4)))
+    assert [output.status for output in outputs] == [RunStatus.completed] * 4, [o.error for o in outputs]
+    await serving(agent, 2)
+    assert {r.name: r.node_id for r in pool(name).replicas} == before, "the same two actors, none added"
