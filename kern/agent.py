@@ -1,4 +1,4 @@
-"""`Agent`: an LLM with instructions and tools, whose runs execute on its own Ray actor."""
+"""`Agent`: an LLM with instructions and tools, whose runs execute on its replicas (Ray actors)."""
 
 from __future__ import annotations
 

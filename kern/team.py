@@ -1,4 +1,4 @@
-"""`Team`: a leader model that delegates to member agents (or teams), each on its own Ray actor."""
+"""`Team`: a leader model that delegates to member agents (or teams), each served by its own replicas."""
 
 from __future__ import annotations
 
