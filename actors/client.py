@@ -119,9 +119,8 @@ def run_to_completion(router: Router, spec: ComponentSpec, request: RunRequest) 
             if not _try_elsewhere(router, lease, refused):
                 raise
         except RayActorError as exc:
-            router.lost(lease.name)
-            started = supervisor().started.remote(request.run_id)
-            if ray.get(started, timeout=CANCEL_TIMEOUT_SECONDS) or not _try_elsewhere(router, lease, refused):
+            started = ray.get(supervisor().started.remote(request.run_id), timeout=CANCEL_TIMEOUT_SECONDS)
+            if not _try_elsewhere(router, lease, refused) or started:
                 return _RunWatch(spec, request).lost_record(exc)
         except BaseException:
             cancel_run(request.run_id, wait=False)
@@ -142,11 +141,10 @@ async def arun_to_completion(router: Router, spec: ComponentSpec, request: RunRe
             if not _try_elsewhere(router, lease, refused):
                 raise
         except RayActorError as exc:
-            router.lost(lease.name)
-            started = supervisor().started.remote(request.run_id)
-            if await asyncio.wait_for(started, CANCEL_TIMEOUT_SECONDS) or not _try_elsewhere(
-                router, lease, refused
-            ):
+            started = await asyncio.wait_for(
+                supervisor().started.remote(request.run_id), CANCEL_TIMEOUT_SECONDS
+            )
+            if not _try_elsewhere(router, lease, refused) or started:
                 return _RunWatch(spec, request).lost_record(exc)
         except BaseException:
             cancel_run(request.run_id, wait=False)
@@ -156,7 +154,8 @@ async def arun_to_completion(router: Router, spec: ComponentSpec, request: RunRe
 
 
 def _try_elsewhere(router: Router, lease: routing.Lease, refused: list[str]) -> bool:
-    """The replica did not take the run (being removed, or dead): whether another may be tried."""
+    """The replica did not take the run, or died under it: it is not chosen again until the supervisor
+    lists it, and the answer says whether another replica may be tried."""
     router.lost(lease.name)
     refused.append(lease.name)
     return len(refused) < routing.START_ATTEMPTS

@@ -1,12 +1,13 @@
 """Replica pools: the supervisor keeps each component's replicas between its bounds, by load.
 
-Every second the supervisor asks each replica for its load (runs in flight, CPU, event-loop lag), and reads
-the answer a round later: nothing here waits on a replica, and actors are created on a worker thread
-(the first creation of a class exports it, seconds of CPU), so the supervisor's event loop, which
-carries every cancel, never stalls on a pool. A pool
-grows as soon as its runs exceed `target_runs` per replica, and shrinks once fewer replicas would have
-done for `idle_seconds`: a replica being removed takes no new runs, and is killed only when its last
-run has ended and callers have had time to see the new table. A replica that dies, or stops answering,
+Every second the supervisor asks each replica for its load (runs in flight, CPU, event-loop lag), and
+reads the answer a round later: nothing here waits on a replica, and actors are created on a worker
+thread (the first creation of a class exports it, seconds of CPU), so the supervisor's event loop,
+which carries every cancel, never stalls on a pool. A pool grows as soon as its replicas are busy (more
+than `target_cpu` of a core each, averaged over 10 s, or more than `target_runs` runs each), never past
+the cluster's CPU count, and shrinks once fewer replicas would have done for `idle_seconds`: a replica
+being removed takes no new runs, and is killed only when its last run has ended and callers have had
+time to see the new table. A replica that dies, or stops answering,
 is replaced. The first replica (the component's plain actor name) is never removed: it is the one every
 process can find by name, and the one callers fall back on.
 """
@@ -57,6 +58,13 @@ class PoolConfig:
 
     def replica_name(self, index: int) -> str:
         return self.name if index == 0 else f"{self.name}#{index}"
+
+    def index_of(self, actor_name: str) -> int | None:
+        """The replica index an actor name stands for; None if it is not one of this component's."""
+        if actor_name == self.name:
+            return 0
+        prefix, _, index = actor_name.rpartition("#")
+        return int(index) if prefix == self.name and index.isdigit() else None
 
 
 class ReplicaLoad(NamedTuple):

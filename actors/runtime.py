@@ -92,10 +92,5 @@ def replica_actor(config: PoolConfig, index: int) -> ActorHandle:
     ).remote(NAMESPACE)
 
 
-def component_actor(spec: AgentSpec | TeamSpec) -> ActorHandle:
-    """The component's first replica, created if need be: it always exists while the component is used."""
-    return replica_actor(pool_config(spec), 0)
-
-
 def _kind(spec: ComponentSpec) -> str:
     return "team" if isinstance(spec, TeamSpec) else "agent"

@@ -165,12 +165,11 @@ def _existing_replicas(config: PoolConfig) -> dict[int, ActorHandle]:
 
     found: dict[int, ActorHandle] = {}
     for actor in ray.util.list_named_actors(all_namespaces=True):
-        name = actor["name"]
-        if actor["namespace"] != NAMESPACE or not (name == config.name or name.startswith(f"{config.name}#")):
+        index = config.index_of(actor["name"])
+        if actor["namespace"] != NAMESPACE or index is None:
             continue
-        index = 0 if name == config.name else int(name.rpartition("#")[2])
         try:
-            found[index] = ray.get_actor(name, namespace=NAMESPACE)
+            found[index] = ray.get_actor(actor["name"], namespace=NAMESPACE)
         except ValueError:  # it ended meanwhile
             continue
     return found

@@ -39,8 +39,8 @@ class Component:
         return self.spec.name
 
     def actor(self) -> ActorHandle:
-        """The component's first replica (Ray actor `kern:<agent|team>:<id>`), up and ready."""
-        return self._replicas().ready_anchor(READY_TIMEOUT_SECONDS)
+        """The component's first replica (Ray actor `kern:<agent|team>:<id>`), waited for on first use."""
+        return self._replicas().anchor()
 
     def _replicas(self) -> Router:
         """This process's router over the component's replicas, set up on first use.
