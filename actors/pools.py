@@ -108,7 +108,9 @@ class _Replica:
 
     @property
     def mean_cpu(self) -> float:
-        return sum(self.cpu) / len(self.cpu) if self.cpu else 0.0
+        """Cores used, over the last `CPU_WINDOW_POLLS` seconds (a replica younger than that counts as
+        idle for the rest: its first seconds, lazy imports and the first SDK client, are no load)."""
+        return sum(self.cpu) / CPU_WINDOW_POLLS
 
 
 ReplicaFactory = Callable[[PoolConfig, int], ActorHandle]
