@@ -5,6 +5,7 @@ Usage::
     with ModelServer(ModelServerConfig(tokens_per_second=0)) as server:
         client = openai.OpenAI(base_url=server.base_url, api_key="test")
         server.add_fault("429", retry_after=0.1)      # next model request is rate limited
+        server.add_fault("stall", after_words=3)      # next reply goes silent after 3 words
         server.configure(first_token_delay=5)         # the model stalls before its first token
         server.wait_for_disconnect(timeout=0.5)       # assert the client closed the stream
 

@@ -155,7 +155,7 @@ async def _stream(gen: Generation, b: _ChatBuilder) -> None:
         await gen.emit(b.delta({"tool_calls": [{"index": i, "function": {"arguments": call.arguments}}]}))
     for delta in chunk_words(b.reply.words, gen.config.chunk_words):
         await gen.emit_words(b.delta({"content": delta}), len(delta.split()))
-    gen.check_drop(final=True)
+    await gen.check_fault(final=True)
     tail = b.delta({}, b.finish_reason)
     if b.include_usage:
         tail += b.chunk([], b.usage())

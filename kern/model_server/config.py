@@ -41,12 +41,14 @@ class Fault(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    kind: Literal["429", "500", "401", "drop"]
+    kind: Literal["429", "500", "401", "drop", "stall"]
+    """``drop``: the connection is cut mid-reply; ``stall``: the reply stops coming but the connection
+    stays open (until the client leaves), so a streamed reply goes silent after its headers."""
     times: int = Field(default=1, ge=1)
     retry_after: float | None = Field(default=None, ge=0.0)
     """Seconds sent in ``Retry-After`` for 429 (default 1)."""
     after_words: int = Field(default=5, ge=0)
-    """For ``drop``: words delivered before the connection is cut."""
+    """For ``drop`` and ``stall``: words delivered first."""
     model: str | None = None
     """Only requests for this model id match; ``None`` matches every model request."""
 

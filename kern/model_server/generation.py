@@ -13,7 +13,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from kern.model_server.behaviour import Reply, chunk_words
-from kern.model_server.config import ModelServerConfig
+from kern.model_server.config import Fault, ModelServerConfig
 from kern.model_server.state import ServerState
 
 SSE_HEADERS = [
@@ -80,13 +80,14 @@ class Generation:
         config: ModelServerConfig,
         state: ServerState,
         request_id: str,
-        drop_after: int | None,
+        fault: Fault | None,
     ) -> None:
         self._send = send
         self.config = config
         self._state = state
         self._request_id = request_id
-        self.drop_after = drop_after
+        self.fault = fault
+        """A ``drop`` or ``stall`` fault this reply is to suffer."""
         self.words_sent = 0
         self.started = False
         self.status_code: int | None = None
@@ -94,6 +95,7 @@ class Generation:
         self.client_gone = False
         self.aborted = False
         self.completed = False
+        self.stalled = False
         self._due: float | None = None
 
     # -- signals -----------------------------------------------------------------
@@ -152,27 +154,33 @@ class Generation:
         await self._send({"type": "http.response.body", "body": data, "more_body": True})
 
     async def emit_words(self, data: bytes | None, words: int) -> None:
-        """Produce ``words`` paced words, sending ``data`` if streaming (where a ``drop`` fault applies)."""
+        """Produce ``words`` paced words, sending ``data`` if streaming (where a fault applies)."""
         if data is not None:
-            self.check_drop()
+            await self.check_fault()
         await self.pace(words)
         if data is not None:
             await self.emit(data)
         self.words_sent += words
         self._state.update_request(self._request_id, words_sent=self.words_sent)
 
-    def check_drop(self, final: bool = False) -> None:
-        """Cut the connection if a drop fault is due (always due before the final event)."""
-        if self.drop_after is not None and (final or self.words_sent >= self.drop_after):
+    async def check_fault(self, final: bool = False) -> None:
+        """Once the fault is due (always before the final event): cut the connection for ``drop``, for
+        ``stall`` send nothing more until the client leaves (or the server stops)."""
+        if self.fault is None or not (final or self.words_sent >= self.fault.after_words):
+            return
+        if self.fault.kind == "drop":
             raise ConnectionDropped
+        self.stalled = True
+        await self._stop.wait()
+        self._check()
 
     async def finish(self, data: bytes = b"") -> None:
-        """Send the last body chunk (after the drop check).
+        """Send the last body chunk (after the fault check).
 
         The request is logged as completed just before, so a client that has read the whole
         response always finds it completed in the log.
         """
-        self.check_drop(final=True)
+        await self.check_fault(final=True)
         self._check()
         self.completed = True
         self._state.finish_request(
@@ -190,11 +198,11 @@ class Generation:
         await self.send_json(payload())
 
     async def send_json(self, payload: Any, status: int = 200) -> None:
-        """Send a complete JSON response; with a drop fault, only half of it before cutting."""
+        """Send a complete JSON response; with a fault, only half of it before the fault."""
         body = json.dumps(payload).encode()
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
         await self.start(status, headers)
-        if self.drop_after is not None:
+        if self.fault is not None:
             await self.emit(body[: len(body) // 2])
         await self.finish(body)
 
@@ -221,18 +229,18 @@ class GenerationResponse(Response):
         request_id: str,
         config: ModelServerConfig,
         producer: Producer,
-        drop_after: int | None = None,
+        fault: Fault | None = None,
     ) -> None:
         super().__init__()
         self._state = state
         self._request_id = request_id
         self._config = config
         self._producer = producer
-        self._drop_after = drop_after
+        self._fault = fault
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         loop = asyncio.get_running_loop()
-        generation = Generation(send, self._config, self._state, self._request_id, self._drop_after)
+        generation = Generation(send, self._config, self._state, self._request_id, self._fault)
 
         def abort() -> None:
             with contextlib.suppress(RuntimeError):
@@ -263,5 +271,5 @@ class GenerationResponse(Response):
                     status,
                     generation.status_code,
                     words_sent=generation.words_sent,
-                    fault=fault,
+                    fault="stall" if generation.stalled else fault,
                 )

@@ -47,9 +47,8 @@ async def handle_model_request(request: Request, state: ServerState, factory: Pr
         state.finish_request(request_id, "error", 400)
         return invalid_request(str(exc), param=exc.param)
     fault = state.take_fault(model if isinstance(model, str) else None)
-    if fault is not None and fault.kind != "drop":
+    if fault is not None and fault.kind not in ("drop", "stall"):
         response = fault_response(fault)
         state.finish_request(request_id, "fault", response.status_code, fault=fault.kind)
         return response
-    drop_after = fault.after_words if fault is not None else None
-    return GenerationResponse(state, request_id, config, producer, drop_after)
+    return GenerationResponse(state, request_id, config, producer, fault)

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import inspect
 import json
 import re
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, get_type_hints
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError, create_model
 
-# Sync tools run here. A cancelled run abandons its tool's thread instead of waiting for it, so the pool
-# is larger than asyncio's default to leave room for abandoned threads.
-_SYNC_TOOL_THREADS = ThreadPoolExecutor(max_workers=64, thread_name_prefix="kern-tool")
+from kern.tools.threads import tool_threads
 
 
 class ToolArgumentsError(ValueError):
@@ -69,12 +66,12 @@ class Function(BaseModel):
         return {field: getattr(validated, field) for field in type(validated).model_fields}
 
     async def call(self, arguments: dict[str, Any]) -> str:
-        """Run the tool. Async tools are awaited (and cancelled with the run); sync tools run in a thread."""
+        """Run the tool. Async tools are awaited (and cancelled with the run); sync tools run on one of the
+        process's tool threads (`kern.tools.threads`), which a cancelled run leaves to finish."""
         if inspect.iscoroutinefunction(self.entrypoint):
             result = await self.entrypoint(**arguments)
         else:
-            loop = asyncio.get_running_loop()
-            result = await loop.run_in_executor(_SYNC_TOOL_THREADS, lambda: self.entrypoint(**arguments))
+            result = await tool_threads().run(self.name, functools.partial(self.entrypoint, **arguments))
         return result if isinstance(result, str) else json.dumps(result, default=str)
 
     def __getstate__(self) -> dict[Any, Any]:

@@ -141,6 +141,27 @@ def test_drop_non_streaming(model_server: ModelServer) -> None:
     assert [r.status for r in model_server.requests] == ["fault", "fault", "completed"]
 
 
+@pytest.mark.parametrize("api", ["responses", "chat"])
+def test_stall_goes_silent_mid_stream_until_the_client_leaves(model_server: ModelServer, api: str) -> None:
+    model_server.add_fault("stall", after_words=4)
+    received: list[str] = []
+    with openai.OpenAI(base_url=model_server.base_url, api_key="test", max_retries=0, timeout=0.5) as client:
+        with pytest.raises(openai.APITimeoutError):
+            if api == "responses":
+                for event in client.responses.create(model="kern-mock", input="hi", stream=True):
+                    if event.type == "response.output_text.delta":
+                        received.append(event.delta)
+            else:
+                stream = client.chat.completions.create(
+                    model="kern-mock", messages=[{"role": "user", "content": "hi"}], stream=True
+                )
+                for chunk in stream:
+                    received.append(chunk.choices[0].delta.content or "")
+    assert "".join(received) == "Once upon a time"
+    record = model_server.wait_for_disconnect(timeout=2)
+    assert (record.status, record.fault, record.words_sent) == ("disconnected", "stall", 4)
+
+
 def test_stalled_model_close_after_created_is_a_prompt_disconnect(
     client: openai.OpenAI, model_server: ModelServer
 ) -> None:

@@ -26,12 +26,15 @@ class OpenAIChat(OpenAIModel):
         self, messages: list[Message], tools: list[dict[str, Any]]
     ) -> AsyncGenerator[TextDelta | ModelResponse]:
         """Stream the reply; the HTTP stream is closed in `finally`, so a cancel stops it at once."""
-        from kern.models.openai.errors import dropped_stream_error
+        from kern.models.openai.errors import broken_stream_error, dropped_stream_error
         from kern.models.openai.sse import STREAM_BROKEN, sse_json
 
         endpoint = self.describe_endpoint()
         request = self.client.chat.completions.with_streaming_response.create(
-            **self._request(messages, tools), stream=True, stream_options={"include_usage": True}
+            **self._request(messages, tools),
+            stream=True,
+            stream_options={"include_usage": True},
+            timeout=self.stream_timeout(),
         )
         response = await self.call(request.__aenter__())
         reply = ModelResponse()
@@ -62,7 +65,9 @@ class OpenAIChat(OpenAIModel):
                         call.name += function.get("name") or ""
                         call.arguments += function.get("arguments") or ""
         except STREAM_BROKEN as exc:
-            raise dropped_stream_error(model_id=self.id, endpoint=endpoint, cause=exc) from exc
+            raise broken_stream_error(
+                exc, model_id=self.id, endpoint=endpoint, idle_timeout=self.idle_timeout
+            ) from exc
         finally:
             await response.close()
         if not finished:

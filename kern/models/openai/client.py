@@ -8,7 +8,7 @@ import weakref
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from pydantic import PrivateAttr, model_validator
+from pydantic import Field, PrivateAttr, model_validator
 
 from kern.models.base import Model
 
@@ -29,6 +29,7 @@ class OpenAIModel(Model):
 
     `api_key` and `base_url` default to `OPENAI_API_KEY` / `OPENAI_BASE_URL` of the process that builds
     the model (so a driver's settings reach its actors); unset, the SDK reads them where the run executes.
+    `timeout` is the SDK's, for connecting and for each read (a non-streamed reply arrives in one read).
     """
 
     api_key: str | None = None
@@ -36,6 +37,10 @@ class OpenAIModel(Model):
     temperature: float | None = None
     max_output_tokens: int | None = None
     timeout: float = 60.0
+    stream_idle_timeout: float | None = Field(default=None, gt=0)
+    """Seconds a streamed reply may go without sending anything, before its first token or between two,
+    before the run ends with a `ModelStalled` error; it also bounds the wait for the stream to start
+    (retried like any timeout). A long reply that keeps streaming is never cut. `None`: `timeout`."""
     max_retries: int = 2
     default_headers: dict[str, str] | None = None
     _client: openai.AsyncOpenAI | None = PrivateAttr(default=None)
@@ -90,6 +95,17 @@ class OpenAIModel(Model):
         if self.max_output_tokens is not None:
             options[max_tokens_field] = self.max_output_tokens
         return options
+
+    @property
+    def idle_timeout(self) -> float:
+        """How long a streamed reply may stay silent: `stream_idle_timeout`, else `timeout`."""
+        return self.timeout if self.stream_idle_timeout is None else self.stream_idle_timeout
+
+    def stream_timeout(self) -> openai.Timeout:
+        """The SDK timeout of a streaming request: `timeout`, with the idle timeout for each read."""
+        import openai
+
+        return openai.Timeout(self.timeout, read=self.idle_timeout)
 
     async def call(self, request: Awaitable[T]) -> T:
         """Await one SDK request; its errors become `ModelError`s that name the cause."""

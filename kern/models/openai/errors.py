@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx2
 import openai
 
 from kern.models.base import ModelError
@@ -38,6 +39,17 @@ def _detail(exc: openai.APIStatusError) -> str:
         if isinstance(error, dict) and error.get("message"):
             return str(error["message"])
     return exc.message
+
+
+def broken_stream_error(exc: Exception, *, model_id: str, endpoint: str, idle_timeout: float) -> ModelError:
+    """A stream that broke mid-way: stalled (nothing read for `idle_timeout` s) or dropped."""
+    if isinstance(exc, httpx2.ReadTimeout):
+        return ModelError(
+            f"Model {model_id!r} at {endpoint} stalled: no token for {idle_timeout:g} s "
+            "(the model's stream_idle_timeout)",
+            error_type="ModelStalled",
+        )
+    return dropped_stream_error(model_id=model_id, endpoint=endpoint, cause=exc)
 
 
 def dropped_stream_error(*, model_id: str, endpoint: str, cause: Exception | None = None) -> ModelError:

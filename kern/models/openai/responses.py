@@ -32,12 +32,12 @@ class OpenAIResponses(OpenAIModel):
         self, messages: list[Message], tools: list[dict[str, Any]]
     ) -> AsyncGenerator[TextDelta | ModelResponse]:
         """Stream the reply; the HTTP stream is closed in `finally`, so a cancel stops it at once."""
-        from kern.models.openai.errors import dropped_stream_error
+        from kern.models.openai.errors import broken_stream_error, dropped_stream_error
         from kern.models.openai.sse import STREAM_BROKEN, sse_json
 
         endpoint = self.describe_endpoint()
         request = self.client.responses.with_streaming_response.create(
-            **self._request(messages, tools), stream=True
+            **self._request(messages, tools), stream=True, timeout=self.stream_timeout()
         )
         response = await self.call(request.__aenter__())
         reply = ModelResponse()
@@ -66,7 +66,9 @@ class OpenAIResponses(OpenAIModel):
                         error_type="ModelResponseFailed",
                     )
         except STREAM_BROKEN as exc:
-            raise dropped_stream_error(model_id=self.id, endpoint=endpoint, cause=exc) from exc
+            raise broken_stream_error(
+                exc, model_id=self.id, endpoint=endpoint, idle_timeout=self.idle_timeout
+            ) from exc
         finally:
             await response.close()
         if not completed:
