@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Connection, Engine, Insert, RowMapping, Table, case, delete, func, or_, select
 from sqlalchemy import exc as sa_exc
 
-from kern.db.records import TERMINAL_STATUSES, AnyRun, build_runs, component_of, run_rows
+from kern.db.records import TERMINAL_STATUSES, AnyRun, batch_rows, build_runs
 from kern.db.tables import DEFAULT_RUN_TABLE, DEFAULT_SESSION_TABLE, Tables, build_tables
 from kern.run.agent import RunOutput
 from kern.run.base import RunStatus
@@ -28,6 +28,19 @@ _CHUNK = 500
 
 class DatabaseError(RuntimeError):
     """The database can't be used: bad configuration, unreachable server, or a failed statement."""
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
+        """Whether the same call may succeed later: the database is down, slow, locked, read-only or full,
+        as opposed to a statement it can never accept."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (str(self),), {"transient": self.transient})
+
+
+class Unavailable(sa_exc.SQLAlchemyError):
+    """Raised inside a transaction when the database can't be used now (read-only files, no answer)."""
 
 
 class SessionRecord(BaseModel):
@@ -93,8 +106,11 @@ class BaseDb:
         """Run in the table-creating transaction before `create_all` (e.g. serialise processes)."""
 
     def _is_transient(self, exc: sa_exc.DBAPIError) -> bool:
-        """Whether a failed transaction may succeed when retried (lock, deadlock)."""
+        """Whether a failed transaction may succeed when retried at once (lock, deadlock)."""
         return False
+
+    def _check_usable(self) -> None:
+        """Raise `Unavailable` if a transaction must not even start (called before connecting)."""
 
     # ----- lifecycle ------------------------------------------------------------------------------
 
@@ -116,6 +132,11 @@ class BaseDb:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.description})"
+
+    @property
+    def key(self) -> str:
+        """The configuration: two instances with the same key are the same database."""
+        return f"{type(self).__module__}.{type(self).__qualname__}{sorted(self.__getstate__().items())!r}"
 
     @property
     def engine(self) -> Engine:
@@ -162,15 +183,18 @@ class BaseDb:
 
     @contextmanager
     def _transaction(self, engine: Engine, write: bool) -> Iterator[Connection]:
+        self._check_usable()
         with engine.connect() as conn:
             conn.execution_options(kern_write=write)
             with conn.begin():
                 yield conn
 
     def _retry(self, engine: Engine, fn: Callable[[Connection], T], *, write: bool, what: str) -> T:
-        """Run `fn` in one transaction, retrying while the database is busy; errors become DatabaseError."""
+        """Run `fn` in one transaction, retrying while the database is busy, and once more on a fresh
+        connection when a pooled one turns out dead (the server restarted); errors become DatabaseError."""
         deadline = time.monotonic() + self.retry_seconds
         delay = 0.01
+        reconnects = 1
         while True:
             try:
                 with self._transaction(engine, write) as conn:
@@ -180,9 +204,19 @@ class BaseDb:
                     time.sleep(delay * (1 + random.random()))
                     delay = min(delay * 2, 0.25)
                     continue
-                raise DatabaseError(f"{what} {self.description}: {error_cause(exc)}") from exc
+                if exc.connection_invalidated and reconnects > 0:
+                    reconnects -= 1
+                    continue
+                transient = isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError)
+                raise DatabaseError(self._failed(what, exc), transient=transient) from exc
+            except Unavailable as exc:
+                raise DatabaseError(f"{what} {self.description}: {exc}", transient=True) from exc
             except sa_exc.SQLAlchemyError as exc:
-                raise DatabaseError(f"{what} {self.description}: {error_cause(exc)}") from exc
+                transient = isinstance(exc, sa_exc.TimeoutError)  # no connection free in the pool
+                raise DatabaseError(self._failed(what, exc), transient=transient) from exc
+
+    def _failed(self, what: str, exc: BaseException) -> str:
+        return f"{what} {self.description}: {error_cause(exc)}"
 
     def _run(self, fn: Callable[[Connection], T], *, write: bool, what: str) -> T:
         return self._retry(self.engine, fn, write=write, what=f"{what} failed on")
@@ -198,33 +232,26 @@ class BaseDb:
         Only top-level runs (no `parent_run_id`) with a `session_id` create or touch a session row,
         whose type and component id are those of its first run.
         """
-        now = time.time()
-        rows = sorted(run_rows(run, now), key=lambda r: r["run_id"])  # one lock order for all writers
-        own = [row for row in rows if row["run_id"] == run.run_id]
-        copies = [row for row in rows if row["run_id"] != run.run_id]
-        runs = self._tables.runs
-        sessions = self._tables.sessions
+        self._save_all([run], what=f"save_run({run.run_id!r})")
+
+    def save_runs(self, runs: Sequence[RunOutput]) -> None:
+        """`save_run` for each run (distinct run ids), all in one transaction."""
+        self._save_all(runs, what="save_runs")
+
+    def _save_all(self, runs: Sequence[RunOutput], what: str) -> None:
+        own, copies, touched = batch_rows(runs, time.time())
+        table, sessions = self._tables.runs, self._tables.sessions
         # A run's own save wins unless it would turn a finished run back to running. A team's copy of a
         # member run only fills in what the member has not stored itself as finished (the member's own
         # record, written where it ran, is the fuller one).
         finished = TERMINAL_STATUSES
-        upserts = [
-            self._upsert_runs(own, lambda new: or_(runs.c.status.not_in(finished), new.status.in_(finished)))
+        statements: list[Any] = [
+            self._upsert_runs(own, lambda new: or_(table.c.status.not_in(finished), new.status.in_(finished)))
         ]
         if copies:
-            upserts.append(self._upsert_runs(copies, lambda new: runs.c.status.not_in(TERMINAL_STATUSES)))
-
-        touch: Any = None
-        if run.parent_run_id is None and run.session_id is not None:
-            session_type, component_id = component_of(run)
-            touch = self._insert(sessions).values(
-                session_id=run.session_id,
-                session_type=session_type,
-                component_id=component_id,
-                user_id=run.user_id,
-                created_at=min(run.created_at, now),
-                updated_at=now,
-            )
+            statements.append(self._upsert_runs(copies, lambda new: table.c.status.not_in(finished)))
+        if touched:
+            touch = self._insert(sessions).values(touched)
             touch = touch.on_conflict_do_update(
                 index_elements=[sessions.c.session_id],
                 set_={
@@ -235,14 +262,13 @@ class BaseDb:
                     "user_id": func.coalesce(sessions.c.user_id, touch.excluded.user_id),
                 },
             )
+            statements.append(touch)
 
         def write(conn: Connection) -> None:
-            for upsert in upserts:
-                conn.execute(upsert)
-            if touch is not None:
-                conn.execute(touch)
+            for statement in statements:
+                conn.execute(statement)
 
-        self._run(write, write=True, what=f"save_run({run.run_id!r})")
+        self._run(write, write=True, what=what)
 
     def _upsert_runs(self, rows: list[dict[str, Any]], when: Callable[[Any], Any]) -> Insert:
         """Insert rows, or update existing ones where `when(excluded)` holds."""

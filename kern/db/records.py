@@ -59,6 +59,45 @@ def run_rows(run: RunOutput, now: float) -> list[dict[str, Any]]:
     return list(rows.values())
 
 
+def batch_rows(
+    runs: Sequence[RunOutput], now: float
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """The rows that save `runs` (distinct run ids), for three statements, each sorted by key (one lock
+    order for all writers): the runs' own rows; their members' rows as their teams copied them (one per
+    member run, a finished copy winning); and the session rows their top-level runs create or touch (one
+    per session, typed by its earliest run)."""
+    own: dict[str, dict[str, Any]] = {}
+    copies: dict[str, dict[str, Any]] = {}
+    sessions: dict[str, dict[str, Any]] = {}
+    for run in runs:
+        for row in run_rows(run, now):
+            if row["run_id"] == run.run_id:
+                own[row["run_id"]] = row
+            elif row["run_id"] not in copies or row["status"] in TERMINAL_STATUSES:
+                copies[row["run_id"]] = row
+        if run.parent_run_id is None and run.session_id is not None:
+            session_type, component_id = component_of(run)
+            row = {
+                "session_id": run.session_id,
+                "session_type": session_type,
+                "component_id": component_id,
+                "user_id": run.user_id,
+                "created_at": min(run.created_at, now),
+                "updated_at": now,
+            }
+            earlier = sessions.get(run.session_id)
+            if earlier is not None and earlier["created_at"] <= row["created_at"]:
+                row, earlier = earlier, row
+            if earlier is not None:
+                row["user_id"] = row["user_id"] or earlier["user_id"]
+            sessions[run.session_id] = row
+    return _by_key(own), _by_key(copies), _by_key(sessions)
+
+
+def _by_key(rows: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    return [rows[key] for key in sorted(rows)]
+
+
 def build_runs(
     top: Sequence[Mapping[str, Any]], children: Mapping[str, Iterable[Mapping[str, Any]]]
 ) -> list[AnyRun]:

@@ -12,7 +12,7 @@ from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.engine import URL
 from sqlalchemy.pool import StaticPool
 
-from kern.db.base import BaseDb, DatabaseError
+from kern.db.base import BaseDb, DatabaseError, Unavailable
 from kern.db.tables import DEFAULT_RUN_TABLE, DEFAULT_SESSION_TABLE
 
 BUSY_TIMEOUT_MS = 30_000
@@ -74,6 +74,30 @@ class SqliteDb(BaseDb):
         return (
             "database is locked" in text or "database is busy" in text or "database table is locked" in text
         )
+
+    def _check_usable(self) -> None:
+        """Refuse files that became read-only instead of letting SQLite crash the process.
+
+        In WAL mode every connection of a process shares a writable memory map of the `-shm` file;
+        once that file is made read-only underneath (`chattr +i`, a file system remounted read-only
+        after an error), SQLite's next write to the map kills the process with SIGBUS. So each
+        transaction first asks whether the files may still be written (`access(2)`: no descriptor is
+        opened, so SQLite's POSIX locks stay untouched).
+        """
+        if self.db_file == ":memory:":
+            return
+        for path in (self.db_file, f"{self.db_file}-wal", f"{self.db_file}-shm"):
+            if not os.access(path, os.W_OK) and os.path.exists(path):
+                raise Unavailable(f"it is read-only ({path} cannot be written)")
+
+    def close(self) -> None:
+        """Close this process's connections, unless the files became read-only: closing the last
+        connection checkpoints, which writes to the `-shm` map (SIGBUS, see `_check_usable`)."""
+        try:
+            self._check_usable()
+        except Unavailable:
+            return
+        super().close()
 
 
 def _on_connect(dbapi_conn: sqlite3.Connection, _record: object) -> None:

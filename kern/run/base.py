@@ -74,6 +74,10 @@ class TerminalPayload(BaseModel):
     """The full answer, or the partial answer when cancelled, or the error message."""
     status: RunStatus
     metrics: Metrics = Field(default_factory=Metrics)
+    storage_error: str | None = None
+    """Why the run's record was not in its database when this event was sent (the database was slow,
+    locked, down or read-only), and whether kern still retries it; None when it was saved or there is
+    no database. kern's own field, not Agno's."""
 
 
 class ErrorPayload(TerminalPayload):
