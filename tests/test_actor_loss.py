@@ -41,6 +41,10 @@ def test_member_actor_killed_mid_stream_the_leader_carries_on(server: ModelServe
     assert final.event == TeamRunEvent.run_completed, names(events)
     tool_done = next(e for e in events if e.event == TeamRunEvent.tool_call_completed)
     assert tool_done.content.startswith("Fragile Writer failed: the member's stream broke: ActorDiedError")
+    # The member's run still ends in the stream, before the team's: the leader's stand-in RunError.
+    assert_one_terminal_last(events, final.run_id)
+    lost = next(e for e in events if e.event == RunEvent.run_error)
+    assert lost.error_type == "MemberLost" and "ActorDiedError" in lost.content
     # The next run recreates the member's actor by name.
     again = team.run("Write again")
     assert [m.status for m in again.member_responses] == [RunStatus.completed], (

@@ -47,12 +47,13 @@ class RunHost:
         return task
 
     def cancel(self, run_id: str) -> bool:
-        """Cancel a run of this host. True if it was in flight (idempotent), False if unknown or ending."""
+        """Cancel a run of this host. True if the run will end cancelled (idempotent); False if it is
+        unknown, or its outcome is already decided (`execute_run` makes a cancel answered True win)."""
         entry = self._runs.get(run_id)
         if entry is None:
             return False
         task, ctx = entry
-        if ctx.finishing:
+        if ctx.finishing or task.done():
             return False
         if not ctx.cancel_requested:
             ctx.cancel_requested = True
@@ -63,3 +64,7 @@ class RunHost:
     def run_ids(self) -> list[str]:
         """Ids of the runs in flight."""
         return list(self._runs)
+
+    def in_flight(self) -> list[tuple[str, str | None]]:
+        """(run id, parent run id) of the runs in flight."""
+        return [(run_id, ctx.request.parent_run_id) for run_id, (_, ctx) in self._runs.items()]

@@ -12,6 +12,7 @@ from kern.engine.frames import Frame, FrameDecoder
 from kern.engine.host import RunHost
 from kern.engine.inbox import AsyncInbox, Demux
 from kern.engine.outbox import Outbox
+from kern.engine.team import MemberRunner
 from kern.run.base import BaseRunEvent
 from kern.specs import ComponentSpec, RunRequest, TeamSpec
 
@@ -36,7 +37,7 @@ class LocalLink:
         self.demux.open(request.run_id, inbox)
         if self._reader is None:
             self._reader = asyncio.create_task(self._read())
-        members = LocalMembers(spec, self) if isinstance(spec, TeamSpec) else None
+        members = self.members(spec) if isinstance(spec, TeamSpec) else None
         try:
             self.host.start(spec, request, self.outbox, members=members)
             async for frames in inbox.batches(IDLE_TIMEOUT_SECONDS):
@@ -44,6 +45,14 @@ class LocalLink:
         finally:
             self.demux.close(request.run_id)
             self.host.cancel(request.run_id)
+
+    def cancel(self, run_id: str) -> bool:
+        """Cancel a run of this link (`RunHost.cancel`): True if it will end cancelled."""
+        return self.host.cancel(run_id)
+
+    def members(self, team: TeamSpec) -> MemberRunner:
+        """How the team's runs here reach its members: on this same link."""
+        return LocalMembers(team, self)
 
     async def events(self, spec: ComponentSpec, request: RunRequest) -> AsyncIterator[BaseRunEvent]:
         """`stream`, decoded into events."""

@@ -7,6 +7,7 @@ import time
 from contextlib import aclosing
 
 from kern.engine.context import RunContext
+from kern.engine.gather import gather_all
 from kern.messages import Message, ToolCall
 from kern.models.base import ModelResponse, TextDelta
 from kern.run.base import ToolExecution
@@ -23,11 +24,13 @@ async def model_loop(ctx: RunContext) -> None:
     by_name = {function.name: function for function in ctx.tools}
     definitions = [function.definition() for function in ctx.tools]
     for _ in range(ctx.spec.max_model_calls):
+        _stop_if_cancelled(ctx)
         reply = await _call_model(ctx, definitions)
         ctx.messages.append(Message(role="assistant", content=reply.content, tool_calls=reply.tool_calls))
         if not reply.tool_calls:
             return
-        results = await asyncio.gather(
+        _stop_if_cancelled(ctx)
+        results = await gather_all(
             *(_run_tool(ctx, by_name.get(call.name), call) for call in reply.tool_calls)
         )
         ctx.messages.extend(message for message, _ in results)
@@ -38,6 +41,12 @@ async def model_loop(ctx: RunContext) -> None:
     raise RunLoopError(
         f"The model was still calling tools after {ctx.spec.max_model_calls} model calls (max_model_calls)"
     )
+
+
+def _stop_if_cancelled(ctx: RunContext) -> None:
+    """A cancel that a model adapter or a tool swallowed still stops the run before its next step."""
+    if ctx.cancel_requested:
+        raise asyncio.CancelledError
 
 
 async def _call_model(ctx: RunContext, definitions: list[dict[str, object]]) -> ModelResponse:

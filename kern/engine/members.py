@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
-from kern.engine.frames import Frame, is_terminal_frame
-from kern.run.agent import RunOutput
-from kern.run.base import Metrics, RunStatus
+from kern.engine.events import AGENT_EVENTS, TEAM_EVENTS, EventFactory
+from kern.engine.frames import Frame, event_frame, is_terminal_frame
+from kern.run.agent import RunOutput, RunStartedEvent
+from kern.run.base import BaseRunEvent, Metrics, RunStatus
+from kern.run.team import TeamRunStartedEvent
 from kern.specs import AgentSpec, RunRequest, TeamSpec, run_record
+
+_IDENTITY = (
+    "run_id",
+    "session_id",
+    "user_id",
+    "parent_run_id",
+    "agent_id",
+    "agent_name",
+    "team_id",
+    "team_name",
+)
 
 
 class MemberTracker:
@@ -17,34 +30,68 @@ class MemberTracker:
         self.content = ""
         self.status = RunStatus.running
         self.error: str | None = None
+        self.error_type = "RunError"
+        self.cut_reason = ""
         self.metrics = Metrics()
+        self._open: dict[str, BaseRunEvent] = {}
+        """The started event of each run in the stream (the member's, its members') that has not ended."""
 
     @property
     def finished(self) -> bool:
-        """Whether the member's terminal event was seen (or its stream broke)."""
+        """Whether the member's outcome is known: its terminal event came, or its stream failed."""
         return self.status.is_terminal
 
     def observe(self, frames: list[Frame]) -> None:
         """Take note of frames from the member's stream (content deltas are read, not decoded)."""
+        own = self.request.run_id
         for frame in frames:
-            if frame[0] != self.request.run_id:
-                continue
-            payload = frame[3]
+            run_id, _, _, payload = frame
             if isinstance(payload, str):
-                self.content += payload
+                if run_id == own:
+                    self.content += payload
+            elif isinstance(payload, RunStartedEvent | TeamRunStartedEvent):
+                self._open[run_id] = payload
             elif is_terminal_frame(frame):
-                event = payload
-                self.status = getattr(event, "status", RunStatus.error)
-                self.metrics = getattr(event, "metrics", self.metrics)
-                if self.status is RunStatus.completed:
-                    self.content = getattr(event, "content", self.content)
-                elif self.status is RunStatus.error:
-                    self.error = getattr(event, "content", "") or "unknown error"
+                self._open.pop(run_id, None)
+                if run_id == own:
+                    self._end(payload)
 
-    def fail(self, reason: str) -> None:
-        """The member's stream broke before its terminal event (actor died, node lost...)."""
+    def _end(self, event: BaseRunEvent) -> None:
+        self.status = getattr(event, "status", RunStatus.error)
+        self.metrics = getattr(event, "metrics", self.metrics)
+        if self.status is RunStatus.completed:
+            self.content = getattr(event, "content", self.content)
+        elif self.status is RunStatus.error:
+            self.error = getattr(event, "content", "") or "unknown error"
+
+    def fail(self, reason: str, error_type: str) -> None:
+        """The member's stream failed before its terminal event (actor died, node lost, silence...)."""
         if not self.finished:
-            self.status, self.error = RunStatus.error, reason
+            self.status, self.error, self.error_type = RunStatus.error, reason, error_type
+
+    def cut(self, reason: str) -> None:
+        """The leader stopped waiting for the cancelled member's own terminal event."""
+        if not self.finished:
+            self.status, self.cut_reason = RunStatus.cancelled, reason
+
+    def stand_ins(self) -> list[Frame]:
+        """Terminal frames for the runs of the stream that started and will not end in it (the member's
+        actor died or hung): members before their team, each cancelled or failed as the member is."""
+        ends = [event_frame(self._stand_in(started)) for started in reversed(self._open.values())]
+        self._open.clear()
+        return ends
+
+    def _stand_in(self, started: BaseRunEvent) -> BaseRunEvent:
+        identity = {key: getattr(started, key) for key in _IDENTITY if hasattr(started, key)}
+        events = EventFactory(
+            TEAM_EVENTS if isinstance(started, TeamRunStartedEvent) else AGENT_EVENTS, identity
+        )
+        partial = self.content if started.run_id == self.request.run_id else ""
+        if self.status is RunStatus.cancelled:
+            return events.make("cancelled", content=partial, reason=self.cut_reason)
+        return events.make(
+            "error", content=self.error or "", error_type=self.error_type, partial_content=partial
+        )
 
     def tool_result(self) -> str:
         """What the leader's model is told."""

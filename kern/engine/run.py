@@ -6,6 +6,8 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
+from kern.db import reader, writer
+from kern.db.base import DatabaseError
 from kern.engine.context import RunContext
 from kern.messages import Message
 from kern.models.base import ModelError
@@ -13,6 +15,17 @@ from kern.run.agent import RunOutput
 from kern.run.base import RunStatus
 
 logger = logging.getLogger(__name__)
+
+START_WAIT_SECONDS = 2.0
+"""How long a run waits for its database at the start: the session's history (no answer in time fails
+the run), and its RUNNING record (no answer in time: the run goes on and the record is written later;
+an error fails the run before any model call)."""
+FINAL_WAIT_SECONDS = 2.0
+"""How long a run waits for its final record to be saved before it emits its terminal event anyway.
+A healthy database answers in milliseconds, so whoever sees the terminal event can read the record; a
+slow, locked, frozen or stopped one delays the event by at most this much per level of team nesting
+(a team's record waits for its members' terminal events), and the event's `storage_error` says why
+the record is not saved. A database that answers with an error (down, read-only) ends the wait at once."""
 
 RunBody = Callable[[RunContext], Awaitable[None]]
 Gate = Callable[[], Awaitable[bool]]
@@ -28,8 +41,10 @@ async def execute_run(ctx: RunContext, body: RunBody, gate: Gate | None = None) 
 
     `RunStarted` comes first, before any model call. A cancel (the task being cancelled, or a cancel
     that arrived before the run began) becomes `RunCancelled` with the partial answer; an exception
-    becomes `RunError` naming its cause. The record is stored before the terminal event is emitted,
-    so whoever sees the terminal event can read the record back.
+    becomes `RunError` naming its cause. The final record is saved before the terminal event is
+    emitted, so whoever sees the terminal event can read it back; but no run waits on its database
+    for more than `FINAL_WAIT_SECONDS`: then the event says why in `storage_error`, and the process's
+    writer keeps the record until the database takes it (kern.db.writer).
     """
     ctx.begun = True
     ctx.emit("started", model=ctx.spec.model.id)
@@ -40,33 +55,33 @@ async def execute_run(ctx: RunContext, body: RunBody, gate: Gate | None = None) 
         if not ctx.request.input.strip():
             raise EmptyInputError("The run's input is empty: send a non-empty message")
         ctx.messages = await _initial_messages(ctx)
-        await _store(ctx, ctx.output(RunStatus.running))
+        await _store_start(ctx)
         await body(ctx)
     except asyncio.CancelledError:
         status = RunStatus.cancelled
-        task = asyncio.current_task()
-        while task is not None and task.cancelling():
-            task.uncancel()
     except Exception as exc:
         status, error, error_type = RunStatus.error, _describe(exc), type(exc).__name__
         if isinstance(exc, ModelError):
             error_type = exc.error_type
+    if ctx.cancel_requested and status is not RunStatus.cancelled:
+        # The cancel was answered True, so the run ends cancelled even if something swallowed the
+        # cancel (a model adapter, a tool) or failed because of it.
+        logger.info("Run %s was cancelled; it had ended %s (%s)", ctx.run_id, status.value, error)
+        status, error = RunStatus.cancelled, None
+    if status is RunStatus.cancelled:
+        task = asyncio.current_task()
+        while task is not None and task.cancelling():
+            task.uncancel()
     ctx.finishing = True
     output = ctx.output(status, error)
-    try:
-        await _store(ctx, output)
-    except Exception as exc:
-        logger.exception("Could not store run %s", ctx.run_id)
-        if status is RunStatus.completed:
-            status, error, error_type = RunStatus.error, _describe(exc), type(exc).__name__
-            output = ctx.output(status, error)
+    stored = await _store(ctx, output)
     if status is RunStatus.completed:
-        ctx.emit("completed", content=ctx.content, metrics=ctx.metrics)
+        ctx.emit("completed", content=ctx.content, metrics=ctx.metrics, storage_error=stored)
     elif status is RunStatus.cancelled:
-        ctx.emit("cancelled", content=ctx.content, metrics=ctx.metrics)
+        ctx.emit("cancelled", content=ctx.content, metrics=ctx.metrics, storage_error=stored)
     else:
         ctx.emit("error", content=error or "", error_type=error_type, partial_content=ctx.content,
-                 metrics=ctx.metrics)  # fmt: skip
+                 metrics=ctx.metrics, storage_error=stored)  # fmt: skip
     return output
 
 
@@ -84,8 +99,9 @@ async def _initial_messages(ctx: RunContext) -> list[Message]:
         messages.append(Message(role="system", content=system))
     db = ctx.spec.db
     if db is not None and ctx.spec.add_history_to_context and ctx.request.parent_run_id is None:
-        history = await asyncio.to_thread(
-            db.get_history, ctx.request.session_id, ctx.spec.id, ctx.spec.num_history_runs
+        session_id, component_id, runs = ctx.request.session_id, ctx.spec.id, ctx.spec.num_history_runs
+        history = await reader.read(
+            db, lambda d: d.get_history(session_id, component_id, runs), START_WAIT_SECONDS
         )
         for run in history:
             messages.append(Message(role="user", content=run.input))
@@ -94,6 +110,23 @@ async def _initial_messages(ctx: RunContext) -> list[Message]:
     return messages
 
 
-async def _store(ctx: RunContext, output: RunOutput) -> None:
-    if ctx.spec.db is not None:
-        await asyncio.to_thread(ctx.spec.db.save_run, output)
+async def _store_start(ctx: RunContext) -> None:
+    """Save the RUNNING record: a database that refuses it fails the run; one that is slow does not."""
+    if ctx.spec.db is None:
+        return
+    result = await writer.save(ctx.spec.db, ctx.output(RunStatus.running), START_WAIT_SECONDS)
+    if result.refused:
+        raise DatabaseError(f"the run could not be stored: {result.cause}")
+    if result.problem is not None:
+        logger.warning("Run %s goes on before its RUNNING record is saved: %s", ctx.run_id, result.problem)
+
+
+async def _store(ctx: RunContext, output: RunOutput) -> str | None:
+    """Save the final record, waiting at most `FINAL_WAIT_SECONDS`; why it is not saved, if it is not."""
+    if ctx.spec.db is None:
+        return None
+    result = await writer.save(ctx.spec.db, output, FINAL_WAIT_SECONDS)
+    if result.problem is not None:
+        logger.error("Run %s ends before its %s record is saved: %s", ctx.run_id, output.status.value,
+                     result.problem)  # fmt: skip
+    return result.problem

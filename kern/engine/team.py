@@ -8,14 +8,16 @@ from typing import Literal, Protocol
 
 from kern.engine.context import RunContext
 from kern.engine.frames import Frame
+from kern.engine.gather import gather_all
 from kern.engine.loop import model_loop
 from kern.engine.members import MemberTracker
 from kern.engine.run import RunBody
-from kern.specs import RunRequest, TeamSpec
+from kern.specs import AgentSpec, RunRequest, TeamSpec
 from kern.tools import Function
 
 MEMBER_DRAIN_SECONDS = 5.0
-"""After the team's run is cancelled, how long to wait for a member's own `RunCancelled`."""
+"""After the team's run is cancelled, how long to wait for a member's own `RunCancelled` (per level of
+nesting below the member: `drain_seconds`)."""
 
 
 class MemberRunner(Protocol):
@@ -52,7 +54,7 @@ def delegation_tool(ctx: RunContext, members: MemberRunner) -> Function:
             Args:
                 task: The task, with everything the members need to know.
             """
-            results = await asyncio.gather(*(run_member(ctx, members, m.id, task) for m in team.members))
+            results = await gather_all(*(run_member(ctx, members, m.id, task) for m in team.members))
             return "\n\n".join(f"{m.name}: {result}" for m, result in zip(team.members, results, strict=True))
 
         return Function.from_callable(delegate_task_to_members)
@@ -77,8 +79,10 @@ async def run_member(ctx: RunContext, members: MemberRunner, member_id: str, tas
     """Run one member, forwarding its events into the team's stream, and return its answer.
 
     The member's stream is pumped by its own task, so a cancel of the team's run does not cut it: the
-    leader tells the member to cancel and waits (bounded) for the member's own `RunCancelled` to be
-    forwarded before the team's run ends.
+    leader tells the member to cancel and waits (bounded, `drain_seconds`) for the member's own
+    `RunCancelled` to be forwarded before the team's run ends. A member run that will not end in the
+    stream (its stream failed, or it did not answer the cancel in time) gets a stand-in terminal event
+    from the leader, for it and for its own members' runs, before the team's.
     """
     team = ctx.spec
     assert isinstance(team, TeamSpec)
@@ -89,7 +93,8 @@ async def run_member(ctx: RunContext, members: MemberRunner, member_id: str, tas
         parent_run_id=ctx.run_id,
         stream=ctx.request.stream,
     )
-    tracker = MemberTracker(team.member(member_id), request)
+    member = team.member(member_id)
+    tracker = MemberTracker(member, request)
     pump = asyncio.create_task(_pump(ctx, members.run(member_id, request), tracker))
     try:
         await asyncio.shield(pump)
@@ -99,12 +104,25 @@ async def run_member(ctx: RunContext, members: MemberRunner, member_id: str, tas
             # not awaited, so a slow answer cannot delay the drain, which waits for the RunCancelled.
             asking = asyncio.ensure_future(members.cancel(member_id, request.run_id))
             asking.add_done_callback(_ignore_failure)
-            await asyncio.wait({pump}, timeout=MEMBER_DRAIN_SECONDS)
-            pump.cancel()
-        ctx.member_responses.append(tracker.output())
+            drain = drain_seconds(member)
+            await asyncio.wait({pump}, timeout=drain)
+            if not pump.done():
+                pump.cancel()
+                tracker.cut(f"{member.name} did not answer the cancel within {drain:g} s")
         raise
-    ctx.member_responses.append(tracker.output())
+    finally:
+        if team.stream_member_events:
+            ctx.forward(tracker.stand_ins(), urgent=True)
+        ctx.member_responses.append(tracker.output())
     return tracker.tool_result()
+
+
+def drain_seconds(member: AgentSpec | TeamSpec) -> float:
+    """How long a leader waits for a cancelled member's own terminal event: a team member gets the time
+    its own members' drains take, so its stand-ins come from it, not from above."""
+    if isinstance(member, TeamSpec):
+        return MEMBER_DRAIN_SECONDS + max(drain_seconds(m) for m in member.members)
+    return MEMBER_DRAIN_SECONDS
 
 
 async def _pump(ctx: RunContext, stream: AsyncIterator[list[Frame]], tracker: MemberTracker) -> None:
@@ -115,9 +133,11 @@ async def _pump(ctx: RunContext, stream: AsyncIterator[list[Frame]], tracker: Me
             tracker.observe(frames)
             if forward:
                 ctx.forward(frames, urgent=silent and bool(tracker.content))  # the member's first token
+    except TimeoutError as exc:
+        tracker.fail(f"the member's stream went silent: {exc}", "MemberSilent")
     except Exception as exc:
-        tracker.fail(f"the member's stream broke: {type(exc).__name__}: {exc}")
-    tracker.fail("the member's stream ended without a terminal event")
+        tracker.fail(f"the member's stream broke: {type(exc).__name__}: {exc}", "MemberLost")
+    tracker.fail("the member's stream ended without a terminal event", "MemberLost")
 
 
 def _ignore_failure(future: asyncio.Future[None]) -> None:
