@@ -25,7 +25,7 @@ demo: setup
 # 127.0.0.1:55432 unless KERN_TEST_POSTGRES_URL names another.
 test: setup
 	@[ -n "$${KERN_TEST_POSTGRES_URL:-}" ] || bash scripts/postgres.sh >/dev/null
-	$(VENV)/bin/python -m pytest -q
+	$(VENV)/bin/python -m pytest -q $(PYTEST_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -4,8 +4,10 @@ into an error event, and cancel the run when the caller walks away."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
-from collections.abc import AsyncIterator, Iterator
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import ray
@@ -15,18 +17,25 @@ from ray.exceptions import RayActorError, RayError
 from actors import link, routing
 from actors.batching import CallRejected
 from actors.link import IDLE_TIMEOUT_SECONDS, START_TIMEOUT_SECONDS, ReplicaUnavailable
-from actors.routing import Router
-from actors.runtime import supervisor
-from kern.engine.events import failure_event
+from actors.routing import Placement, Router
+from actors.runtime import aask_supervisor, ask_supervisor, attach_ray, supervisor
+from kern.db import writer
+from kern.engine import inbox
+from kern.engine.events import failure_after, failure_event
 from kern.engine.frames import FrameDecoder
 from kern.engine.inbox import AsyncInbox, LinkBroken, ThreadInbox
-from kern.run.agent import RunOutput
+from kern.run.agent import RunOutput, RunStartedEvent
 from kern.run.base import BaseRunEvent, RunStatus
 from kern.run.events import is_terminal
+from kern.run.team import TeamRunStartedEvent
 from kern.specs import ComponentSpec, RunRequest, TeamSpec, run_record
 
+log = logging.getLogger(__name__)
+
 CANCEL_TIMEOUT_SECONDS = 15.0
-PLACE_TIMEOUT_SECONDS = START_TIMEOUT_SECONDS * routing.START_ATTEMPTS
+"""Longest wait for a cancel's answer: the supervisor's restart, then the run's actor (2 s, then 5 s more
+if that actor is slow), fit in it."""
+PLACE_TIMEOUT_SECONDS = routing.PLACE_SECONDS + START_TIMEOUT_SECONDS
 
 
 _BROKEN = (RayError, LinkBroken, CallRejected, TimeoutError, ReplicaUnavailable)
@@ -44,7 +53,13 @@ def stream_run(router: Router, spec: ComponentSpec, request: RunRequest) -> Iter
     decoder = FrameDecoder()
     try:
         placing = asyncio.run_coroutine_threadsafe(
-            routing.place(router, spec, request, lambda: ThreadInbox(request.run_id)), loop
+            routing.place(
+                router,
+                spec,
+                request,
+                lambda handle: ThreadInbox(request.run_id, _overflow(handle, request.run_id)),
+            ),
+            loop,
         )
         try:
             placed = placing.result(timeout=PLACE_TIMEOUT_SECONDS)
@@ -59,14 +74,14 @@ def stream_run(router: Router, spec: ComponentSpec, request: RunRequest) -> Iter
                 yield event
     except _BROKEN as exc:
         if not watch.ended:
-            yield watch.lost(exc, placed)
+            yield from watch.lost(exc, placed)
     finally:
         if placed is not None:
             loop.call_soon_threadsafe(placed.close)
             if not watch.ended:
                 _walk_away(placed.handle, request.run_id)
     if not watch.ended:
-        yield watch.lost(None, placed)
+        yield from watch.lost(None, placed)
 
 
 async def astream_run(
@@ -78,7 +93,12 @@ async def astream_run(
     placed: routing.PlacedRun | None = None
     decoder = FrameDecoder()
     try:
-        placed = await routing.place(router, spec, request, lambda: AsyncInbox(request.run_id))
+        placed = await routing.place(
+            router,
+            spec,
+            request,
+            lambda handle: AsyncInbox(request.run_id, _overflow(handle, request.run_id)),
+        )
         assert isinstance(placed.inbox, AsyncInbox)
         async for frames in placed.inbox.batches(IDLE_TIMEOUT_SECONDS):
             for frame in frames:
@@ -87,14 +107,29 @@ async def astream_run(
                 yield event
     except _BROKEN as exc:
         if not watch.ended:
-            yield watch.lost(exc, placed)
+            for event in watch.lost(exc, placed):
+                yield event
     finally:
         if placed is not None:
             placed.close()
             if not watch.ended:
                 _walk_away(placed.handle, request.run_id)
     if not watch.ended:
-        yield watch.lost(None, placed)
+        for event in watch.lost(None, placed):
+            yield event
+
+
+def _overflow(handle: ActorHandle, run_id: str) -> Callable[[], None]:
+    """What happens when the caller stops reading a run: it is cancelled, so what waits for the caller
+    stays bounded (the caller still reads everything, up to its RunCancelled)."""
+
+    def cancel() -> None:
+        log.warning(
+            "kern: run %s cancelled: its caller left %d events unread", run_id, inbox.MAX_UNREAD_FRAMES
+        )
+        _walk_away(handle, run_id)
+
+    return cancel
 
 
 def _walk_away(handle: ActorHandle, run_id: str) -> None:
@@ -110,18 +145,17 @@ def _walk_away(handle: ActorHandle, run_id: str) -> None:
 def run_to_completion(router: Router, spec: ComponentSpec, request: RunRequest) -> RunOutput:
     """Run on one of the component's replicas and return the record; an interrupted caller cancels it."""
     supervisor().expect.remote(request.run_id)
-    refused: list[str] = []
+    placement = Placement(router)
     while True:
-        lease = router.pick(avoid=refused)
+        lease = placement.pick()
         try:
             return ray.get(lease.handle.run_to_completion.remote(spec, request), timeout=IDLE_TIMEOUT_SECONDS)
-        except ReplicaUnavailable:
-            if not _try_elsewhere(router, lease, refused):
-                raise
-        except RayActorError as exc:
-            started = ray.get(supervisor().started.remote(request.run_id), timeout=CANCEL_TIMEOUT_SECONDS)
-            if not _try_elsewhere(router, lease, refused) or started:
-                return _RunWatch(spec, request).lost_record(exc)
+        except (ReplicaUnavailable, RayActorError) as exc:
+            pause = placement.refused_by(lease.name)
+            started = _started(request.run_id, exc)
+            if pause is None or started:
+                return _RunWatch(spec, request).lost_record(exc, started=started)
+            time.sleep(pause)
         except BaseException:
             cancel_run(request.run_id, wait=False)
             raise
@@ -132,20 +166,17 @@ def run_to_completion(router: Router, spec: ComponentSpec, request: RunRequest) 
 async def arun_to_completion(router: Router, spec: ComponentSpec, request: RunRequest) -> RunOutput:
     """The async twin of `run_to_completion`."""
     supervisor().expect.remote(request.run_id)
-    refused: list[str] = []
+    placement = Placement(router)
     while True:
-        lease = router.pick(avoid=refused)
+        lease = placement.pick()
         try:
             return await lease.handle.run_to_completion.remote(spec, request)
-        except ReplicaUnavailable:
-            if not _try_elsewhere(router, lease, refused):
-                raise
-        except RayActorError as exc:
-            started = await asyncio.wait_for(
-                supervisor().started.remote(request.run_id), CANCEL_TIMEOUT_SECONDS
-            )
-            if not _try_elsewhere(router, lease, refused) or started:
-                return _RunWatch(spec, request).lost_record(exc)
+        except (ReplicaUnavailable, RayActorError) as exc:
+            pause = placement.refused_by(lease.name)
+            started = await asyncio.to_thread(_started, request.run_id, exc)
+            if pause is None or started:
+                return _RunWatch(spec, request).lost_record(exc, started=started)
+            await asyncio.sleep(pause)
         except BaseException:
             cancel_run(request.run_id, wait=False)
             raise
@@ -153,56 +184,71 @@ async def arun_to_completion(router: Router, spec: ComponentSpec, request: RunRe
             lease.release()
 
 
-def _try_elsewhere(router: Router, lease: routing.Lease, refused: list[str]) -> bool:
-    """The replica did not take the run, or died under it: it is not chosen again until the supervisor
-    lists it, and the answer says whether another replica may be tried."""
-    router.lost(lease.name)
-    refused.append(lease.name)
-    return len(refused) < routing.START_ATTEMPTS
+def _started(run_id: str, exc: BaseException) -> bool:
+    """Whether the run had started on the replica that failed it: then it must not run again elsewhere."""
+    if isinstance(exc, ReplicaUnavailable):
+        return False
+    try:
+        return bool(ask_supervisor("started", run_id))
+    except Exception:
+        return True  # unknown: never run it twice
 
 
 def cancel_run(run_id: str, *, wait: bool = True) -> bool:
-    """Ask the supervisor to cancel a run and its member runs. True if it was in flight."""
-    if sys.is_finalizing() or not ray.is_initialized():
-        return False  # the process is exiting: its Ray connection (and local cluster) goes with it
-    try:
-        ref: ray.ObjectRef[bool] = supervisor().cancel.remote(run_id)
-        if not wait:
-            return False
-        return bool(ray.get(ref, timeout=CANCEL_TIMEOUT_SECONDS))
-    except RayActorError:
-        return bool(ray.get(supervisor(refresh=True).cancel.remote(run_id), timeout=CANCEL_TIMEOUT_SECONDS))
+    """Ask the supervisor to cancel a run and its member runs, from any process (it connects to the
+    running Ray cluster if it must). True only if the run will end cancelled."""
+    if sys.is_finalizing() or not attach_ray():
+        return False  # the process is exiting, or there is no cluster, so no run to cancel
+    if not wait:
+        supervisor().cancel.remote(run_id)
+        return False
+    return bool(ask_supervisor("cancel", run_id, wait_seconds=CANCEL_TIMEOUT_SECONDS))
 
 
 async def acancel_run(run_id: str) -> bool:
     """The async twin of `cancel_run`."""
-    try:
-        return bool(await supervisor().cancel.remote(run_id))
-    except RayActorError:
-        return bool(await supervisor(refresh=True).cancel.remote(run_id))
+    if not ray.is_initialized() and not await asyncio.to_thread(attach_ray):
+        return False
+    return bool(await aask_supervisor("cancel", run_id, wait_seconds=CANCEL_TIMEOUT_SECONDS))
 
 
 class _RunWatch:
-    """Notices the run's own terminal event; makes the stand-in error event if it never comes."""
+    """Notices the terminal events of the run and of every run in its stream; makes stand-ins for those
+    that will never come (the run's actor died or stopped answering)."""
 
     def __init__(self, spec: ComponentSpec, request: RunRequest) -> None:
         self.spec = spec
         self.request = request
         self.ended = False
+        self._open: dict[str, BaseRunEvent] = {}
+        """The started event of each member run in the stream that has not ended."""
 
     def see(self, event: BaseRunEvent) -> None:
-        if event.run_id == self.request.run_id and is_terminal(event):
-            self.ended = True
+        if is_terminal(event):
+            self._open.pop(event.run_id, None)
+            self.ended = self.ended or event.run_id == self.request.run_id
+        elif event.run_id != self.request.run_id and isinstance(event, RunStartedEvent | TeamRunStartedEvent):
+            self._open[event.run_id] = event
 
-    def lost_record(self, exc: BaseException) -> RunOutput:
-        """The record of a non-streaming run whose actor died."""
-        return run_record(self.spec, self.request, status=RunStatus.error, error=self._reason(exc))
+    def lost_record(self, exc: BaseException, *, started: bool) -> RunOutput:
+        """The record of a non-streaming run whose actor died (stored, if the run had started)."""
+        record = run_record(self.spec, self.request, status=RunStatus.error, error=self._reason(exc))
+        if started:
+            self._store(record)
+        return record
 
-    def lost(self, exc: BaseException | None, placed: routing.PlacedRun | None) -> BaseRunEvent:
-        """The stand-in terminal event; the replica is not chosen again until the supervisor lists it."""
+    def lost(self, exc: BaseException | None, placed: routing.PlacedRun | None) -> list[BaseRunEvent]:
+        """Stand-in error events: for the member runs under way, innermost first, then for the run. The
+        replica is not chosen again until the supervisor lists it; a run that had started is stored as
+        failed, since its actor can no longer say how it ended."""
         self.ended = True
-        if placed is not None and isinstance(exc, RayActorError | LinkBroken):
-            placed.lease.router.lost(placed.lease.name)
+        reason = self._reason(exc)
+        if placed is not None:
+            self._store(run_record(self.spec, self.request, status=RunStatus.error, error=reason))
+            if isinstance(exc, RayActorError | LinkBroken):
+                placed.lease.router.lost(placed.lease.name)
+        members = [failure_after(started, reason, "ActorLost") for started in reversed(self._open.values())]
+        self._open.clear()
         is_team = isinstance(self.spec, TeamSpec)
         key = "team" if is_team else "agent"
         identity: dict[str, Any] = {
@@ -213,7 +259,12 @@ class _RunWatch:
             f"{key}_id": self.spec.id,
             f"{key}_name": self.spec.name,
         }
-        return failure_event(is_team, identity, self._reason(exc), "ActorLost")
+        return [*members, failure_event(is_team, identity, reason, "ActorLost")]
+
+    def _store(self, record: RunOutput) -> None:
+        """Queue the record with this process's writer (kern.db.writer), which retries it if it must."""
+        if self.spec.db is not None:
+            writer.enqueue(self.spec.db, record)
 
     def _reason(self, exc: BaseException | None) -> str:
         reason = f"{type(exc).__name__}: {exc}" if exc else "the stream ended without a terminal event"

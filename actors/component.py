@@ -10,27 +10,41 @@ import asyncio
 import functools
 import gc
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import ray
 from ray.actor import ActorHandle
+from ray.exceptions import RayActorError
 
 from actors.batching import TickBatcher
 from actors.link import HEARTBEAT_SECONDS, LINK_EXPIRY_SECONDS, RETIRED, ReplicaUnavailable
 from actors.members import ActorMembers
-from actors.runtime import supervisor, use_namespace
+from actors.runtime import aask_supervisor, use_namespace
+from kern.db import writer
 from kern.engine.frames import Batch
 from kern.engine.host import RunHost
 from kern.engine.outbox import DiscardingOutbox, Outbox
 from kern.run.agent import RunOutput
 from kern.specs import AgentSpec, RunRequest, TeamSpec
+from kern.tools import threads
 
 LINK_INTERVAL_SECONDS = 0.02
 """At most one Ray object per link every 20 ms: under load a batch carries the frames of every run on the
 link, a frame that comes later than that after the previous batch waits for nothing, and a run's first
 and terminal frames never wait. Measured at 200 concurrent team runs (benchmarks/concurrency.py, 2 cores):
 12.3 CPU-s at 20 ms against 14.2 at 5 ms, worst-gap p99 343 ms against 508."""
+REGISTER_TIMEOUT_SECONDS = 5.0
+"""Longest wait for the supervisor to take note of a run before it starts anyway (the supervisor is
+restarting: it relearns the run from this replica when it is back)."""
+PARK_SECONDS = 300.0
+"""How long the stream of a link whose consumer stopped answering is kept open after its runs were
+cancelled. Ending a Ray stream waits, on this actor's event loop, for the consumer to acknowledge every
+batch: with a stopped consumer that froze every run here for about 30 s. A consumer that comes back
+finds its link dropped and closes it itself; one that died releases it at once."""
+ENDED_REMEMBERED = 10_000
+"""Runs a replica remembers having ended, for a restarted supervisor."""
 LAG_PROBE_SECONDS = 0.05
 """How often the event loop's lateness is sampled while runs are in flight (reported with the load); an
 idle replica samples once a second."""
@@ -44,20 +58,23 @@ class _ComponentActor:
 
         use_namespace(namespace)
         self._host = RunHost()
-        self._supervisor = supervisor()
         self._self: ActorHandle = ray.get_runtime_context().current_actor
         self._node_id = ray.get_runtime_context().get_node_id()
         self._links: dict[str, _Link] = {}
         self._reaper: asyncio.Task[None] | None = None
         self._retiring = False
+        self._recently_ended: OrderedDict[str, None] = OrderedDict()
         self._lag_ms = 0.0
         self._cpu_since = (time.monotonic(), time.process_time())
         self._lag_probe: asyncio.Task[None] | None = None
         # Runs start and end in bursts: their supervisor messages go one call per tick (actors.batching).
+        # Both go to whichever supervisor is alive: a restarting one is waited for, a killed one made anew.
         self._registrations: TickBatcher[tuple[str, str | None], bool] = TickBatcher(
-            lambda runs: self._supervisor.register.remote(self._self, runs)
+            lambda runs: aask_supervisor("register", self._self, runs, wait_seconds=REGISTER_TIMEOUT_SECONDS)
         )
-        self._finishes: TickBatcher[str, None] = TickBatcher(lambda ids: self._supervisor.finish.remote(ids))
+        self._finishes: TickBatcher[str, None] = TickBatcher(
+            lambda ids: aask_supervisor("finish", ids, wait_seconds=REGISTER_TIMEOUT_SECONDS)
+        )
         # The imports (Ray, the SDK, pydantic: ~150k objects) never die; frozen, a full collection no
         # longer walks them (~50 ms each time otherwise, a pause every stream and cancel on this actor sees).
         gc.freeze()
@@ -65,18 +82,22 @@ class _ComponentActor:
     async def open_link(self, link_id: str) -> AsyncIterator[Batch]:
         """The link to one consumer: batches of frames of every run it starts here with `start`.
 
-        When the consumer goes away (it closes the link, or its process dies), its runs are cancelled.
+        When the consumer goes away (it closes the link, or its process dies or stops), its runs are
+        cancelled.
         """
         if self._retiring:
             return
         link = self._link(link_id)
         if self._reaper is None:
-            self._reaper = asyncio.create_task(self._close_unheard_links())
+            self._reaper = asyncio.create_task(self._watch_links())
         try:
             async for batch in link.outbox.batches():
                 yield batch
+            if time.monotonic() - link.heard > 2 * HEARTBEAT_SECONDS:
+                await asyncio.sleep(PARK_SECONDS)  # see PARK_SECONDS: never end a stream nobody reads
         finally:
-            self._links.pop(link_id, None)
+            if self._links.get(link_id) is link:
+                del self._links[link_id]
             for run_id in list(link.runs):
                 self._host.cancel(run_id)
 
@@ -99,20 +120,28 @@ class _ComponentActor:
             refusals.append(None)
         return refusals
 
-    def keep_link(self, link_id: str) -> None:
-        """A consumer's heartbeat: its link is still read."""
+    def keep_link(self, link_id: str) -> bool:
+        """A consumer's heartbeat: its link is still read. False if the link was dropped (the consumer
+        was silent too long, and its runs here were cancelled)."""
         link = self._links.get(link_id)
         if link is not None:
             link.heard = time.monotonic()
+        return link is not None
 
-    async def _close_unheard_links(self) -> None:
-        """Close links whose consumer went silent (its process died): their runs are cancelled."""
+    async def _watch_links(self) -> None:
+        """Show every consumer that this actor is alive, and drop the links of consumers gone silent
+        (their process died or stopped): their runs are cancelled at once."""
         while True:
             await asyncio.sleep(HEARTBEAT_SECONDS)
             silent_since = time.monotonic() - LINK_EXPIRY_SECONDS
-            for link in list(self._links.values()):
+            for link_id, link in list(self._links.items()):
                 if link.heard < silent_since:
+                    del self._links[link_id]
+                    for run_id in list(link.runs):
+                        self._host.cancel(run_id)
                     link.outbox.close()
+                else:
+                    link.outbox.ping()
 
     async def run_to_completion(self, spec: AgentSpec | TeamSpec, request: RunRequest) -> RunOutput:
         """Execute one run and return its record (for non-streaming callers)."""
@@ -128,10 +157,11 @@ class _ComponentActor:
         """The supervisor's cancel message: cancel this actor's run. True if it was in flight."""
         return self._host.cancel(run_id)
 
-    async def load(self) -> tuple[int, float, float, str]:
+    async def load(self) -> tuple[int, float, float, str, int, int, int]:
         """The supervisor's poll: runs in flight, the longest event-loop lateness (ms) and the cores used
-        since the last poll, and the node. A replica being removed closes its links once its last run
-        has ended."""
+        since the last poll, the node, then what is stuck: sync tool threads abandoned by cancelled
+        runs, run records waiting for the database, records lost. A replica being removed closes its
+        links once its last run has ended."""
         if self._lag_probe is None:
             self._lag_probe = asyncio.create_task(self._probe_lag())
         lag, self._lag_ms = self._lag_ms, 0.0
@@ -141,7 +171,7 @@ class _ComponentActor:
         if self._retiring and not runs:
             for link in self._links.values():
                 link.outbox.close()
-        return runs, lag, cores, self._node_id
+        return runs, lag, cores, self._node_id, _stuck_tools(), writer.pending(), writer.unsaved()
 
     def retire(self) -> None:
         """The supervisor is removing this replica: it refuses new runs; the runs in flight go on."""
@@ -156,9 +186,24 @@ class _ComponentActor:
             late = (loop.time() - before - interval) * 1000
             self._lag_ms = max(self._lag_ms, late)
 
+    def _ended(self, run_id: str, _: object) -> None:
+        """A run ended: the supervisor hears it, and so does a restarted one, from `ended`."""
+        self._recently_ended[run_id] = None
+        if len(self._recently_ended) > ENDED_REMEMBERED:
+            self._recently_ended.popitem(last=False)
+        self._finishes.post(run_id)
+
+    def ended(self) -> list[str]:
+        """Ids of the runs that ended here lately: a restarted supervisor knows not to start them again."""
+        return list(self._recently_ended)
+
     def running(self) -> list[str]:
         """Ids of the runs in flight here."""
         return self._host.run_ids()
+
+    def runs(self) -> list[tuple[str, str | None]]:
+        """(run id, parent run id) of the runs in flight here: a restarted supervisor relearns them."""
+        return self._host.in_flight()
 
     def links(self) -> dict[str, list[str]]:
         """Open links: link id (it starts with the consumer's pid) -> ids of its runs in flight."""
@@ -174,12 +219,24 @@ class _ComponentActor:
         self, spec: AgentSpec | TeamSpec, request: RunRequest, outbox: Outbox
     ) -> asyncio.Task[RunOutput]:
         async def registered() -> bool:
-            return await self._registrations.submit((request.run_id, request.parent_run_id))
+            try:
+                return await self._registrations.submit((request.run_id, request.parent_run_id))
+            except (RayActorError, TimeoutError):
+                # No supervisor answered in time: the run goes on (its caller can still cancel it
+                # directly), and the supervisor, once back, relearns it from `runs`.
+                return True
 
         members = ActorMembers(spec) if isinstance(spec, TeamSpec) else None
         task = self._host.start(spec, request, outbox, members=members, gate=registered)
-        task.add_done_callback(lambda _: self._finishes.post(request.run_id))
+        task.add_done_callback(functools.partial(self._ended, request.run_id))
         return task
+
+
+def _stuck_tools() -> int:
+    try:
+        return threads.status().abandoned
+    except ValueError:  # KERN_TOOL_THREADS is invalid: each sync tool call says so
+        return 0
 
 
 def _discard(runs: set[str], run_id: str, _: object) -> None:

@@ -5,6 +5,11 @@ A process that starts runs on an actor opens one link to it (per event loop) and
 reader here splits them by route into per-run inboxes. So the Ray objects per second are bounded per
 link (one batch per outbox interval at most), not multiplied by runs and tokens. A link left idle is
 closed; a broken link (the actor died) fails every run on it, each with its own error event.
+
+Both ends watch the other: the consumer sends a heartbeat every `HEARTBEAT_SECONDS`, and the actor a
+batch at least as often (empty if it has nothing else). An actor that sends nothing for
+`SILENCE_SECONDS` (its process or node hangs) fails the link at the consumer; a consumer not heard for
+`LINK_EXPIRY_SECONDS` (its process died or is stopped) has its runs cancelled by the actor.
 """
 
 from __future__ import annotations
@@ -29,11 +34,14 @@ IDLE_TIMEOUT_SECONDS = 900.0
 """Longest wait for a run's next frames; its model's own timeout normally ends a stalled run long before."""
 IDLE_LINK_SECONDS = 60.0
 """A link with no run on it for this long is closed (the next run opens a new one)."""
-HEARTBEAT_SECONDS = 5.0
-"""How often a consumer tells the actor that its link is still read."""
-LINK_EXPIRY_SECONDS = 15.0
-"""A link not heard from for this long is closed by its actor, and the runs on it cancelled: its
-consumer's process died (Ray does not stop a streaming call whose caller is gone)."""
+HEARTBEAT_SECONDS = 2.0
+"""How often a consumer tells the actor that its link is still read, and the actor shows it is alive."""
+LINK_EXPIRY_SECONDS = 10.0
+"""A link not heard from for this long is dropped by its actor, and the runs on it cancelled: its
+consumer's process died or stopped (Ray does not stop a streaming call whose caller is gone)."""
+SILENCE_SECONDS = 10.0
+"""A link whose actor has sent nothing for this long is broken: every run on it ends with an error that
+says the actor stopped answering."""
 
 RETIRED = "retired: this replica takes no new runs"
 """A replica's refusal of a run while it is being removed (`ReplicaUnavailable` at the caller)."""
@@ -51,12 +59,17 @@ class ReplicaUnavailable(Exception):
 class LinkReader:
     """This process's end of the link to one actor, read by a task on one event loop."""
 
-    def __init__(self, handle: ActorHandle, loop: asyncio.AbstractEventLoop, key: tuple[str, Any]) -> None:
+    def __init__(
+        self, handle: ActorHandle, loop: asyncio.AbstractEventLoop, key: tuple[str, Any], name: str
+    ) -> None:
         self.handle = handle
         self.loop = loop
+        self.name = name
         self.link_id = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
         self.demux = Demux()
         self._key = key
+        self._heard = loop.time()
+        self._broken: BaseException | None = None
         self._idle_check: asyncio.TimerHandle | None = None
         self._stream: Any = handle.open_link.options(num_returns="streaming").remote(self.link_id)
         self._starts: TickBatcher[tuple[ComponentSpec, RunRequest], str | None] = TickBatcher(
@@ -72,9 +85,9 @@ class LinkReader:
         try:
             refusal = await asyncio.wait_for(self._starts.submit((spec, request)), START_TIMEOUT_SECONDS)
         except RayActorError as exc:
-            raise ReplicaUnavailable(f"actor {self._key[0]} is gone: {exc}") from exc
+            raise ReplicaUnavailable(f"actor {self.name} is gone: {exc}") from exc
         if refusal == RETIRED:
-            raise ReplicaUnavailable(f"actor {self._key[0]} is being removed")
+            raise ReplicaUnavailable(f"actor {self.name} is being removed")
         if refusal is not None:
             raise CallRejected(refusal)
 
@@ -98,20 +111,45 @@ class LinkReader:
             self._task.cancel()
 
     async def _beat(self) -> None:
+        """Heartbeats out; the actor's answer and its batches in: a link either end gave up on breaks."""
+        answer: Any = None
         while True:
+            before = self.loop.time()
             await asyncio.sleep(HEARTBEAT_SECONDS)
-            self.handle.keep_link.remote(self.link_id)
+            now = self.loop.time()
+            if answer is not None and answer.done() and answer.exception() is None and not answer.result():
+                self._break(LinkBroken(
+                    f"actor {self.name} dropped this link: this process did not read it for "
+                    f"{LINK_EXPIRY_SECONDS:.0f} s, and its runs there were cancelled"
+                ))  # fmt: skip
+                return
+            # A late wake-up means this process was busy or stopped, not that the actor was silent.
+            if now - self._heard > SILENCE_SECONDS and now - before < HEARTBEAT_SECONDS + 1.0:
+                self._break(LinkBroken(
+                    f"actor {self.name} sent nothing for {SILENCE_SECONDS:.0f} s: its process or node "
+                    "is not responding"
+                ))  # fmt: skip
+                return
+            answer = asyncio.ensure_future(self.handle.keep_link.remote(self.link_id))
+            answer.add_done_callback(_ignore_failure)
+
+    def _break(self, error: BaseException) -> None:
+        self._broken = error
+        self._task.cancel()
 
     async def _read(self) -> None:
-        error: BaseException = LinkBroken(f"the link to actor {self._key[0]} ended")
+        error: BaseException = LinkBroken(f"the link to actor {self.name} ended")
         try:
             async for ref in self._stream:
-                self.demux.dispatch(await ref)
+                batch = await ref
+                self._heard = self.loop.time()
+                self.demux.dispatch(batch)
         except asyncio.CancelledError:
-            error = LinkBroken("the link was closed")
+            error = self._broken or LinkBroken("the link was closed")
             if ray.is_initialized():
                 ray.cancel(self._stream)
-            raise
+            if self._broken is None:
+                raise
         except RayError as exc:
             error = exc
         finally:
@@ -125,15 +163,22 @@ class LinkReader:
                 del _readers[self._key]
 
 
-def reader(handle: ActorHandle, loop: asyncio.AbstractEventLoop | None = None) -> LinkReader:
-    """The link to `handle` read on `loop` (default: the running loop); call on that loop's thread."""
+def reader(handle: ActorHandle, name: str, loop: asyncio.AbstractEventLoop | None = None) -> LinkReader:
+    """The link to `handle` (the actor named `name`) read on `loop` (default: the running loop); call on
+    that loop's thread."""
     loop = loop or asyncio.get_running_loop()
     key = (handle._actor_id.hex(), loop)
     with _lock:
         found = _readers.get(key)
         if found is None:
-            found = _readers[key] = LinkReader(handle, loop, key)
+            found = _readers[key] = LinkReader(handle, loop, key, name)
         return found
+
+
+def _ignore_failure(done: asyncio.Future[Any]) -> None:
+    """A heartbeat that did not arrive: the actor is gone, which the link itself reports."""
+    if not done.cancelled():
+        done.exception()
 
 
 def background_loop() -> asyncio.AbstractEventLoop:

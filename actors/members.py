@@ -9,7 +9,7 @@ from ray.exceptions import RayActorError
 
 from actors import routing
 from actors.link import IDLE_TIMEOUT_SECONDS
-from actors.runtime import supervisor
+from actors.runtime import aask_supervisor
 from kern.engine.frames import Frame
 from kern.engine.inbox import AsyncInbox, LinkBroken
 from kern.specs import RunRequest, TeamSpec
@@ -28,7 +28,7 @@ class ActorMembers:
         """Start the member's run on a replica and yield its frames from the link to that replica."""
         member = self.team.member(member_id)
         router = routing.router(member)
-        placed = await routing.place(router, member, request, lambda: AsyncInbox(request.run_id))
+        placed = await routing.place(router, member, request, lambda _: AsyncInbox(request.run_id))
         assert isinstance(placed.inbox, AsyncInbox)
         self._placed[request.run_id] = placed
         try:
@@ -45,6 +45,6 @@ class ActorMembers:
         """Tell the replica that runs the member's run to cancel it (the supervisor, if not placed yet)."""
         placed = self._placed.get(run_id)
         if placed is None:
-            await asyncio.wait_for(supervisor().cancel.remote(run_id), CANCEL_TIMEOUT_SECONDS)
+            await aask_supervisor("cancel", run_id, wait_seconds=CANCEL_TIMEOUT_SECONDS)
             return
         await asyncio.wait_for(placed.handle.cancel_local.remote(run_id), CANCEL_TIMEOUT_SECONDS)

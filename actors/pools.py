@@ -76,6 +76,9 @@ class ReplicaLoad(NamedTuple):
     cpu: float
     """Cores its process used since the previous poll (1.0: one core all the time)."""
     node_id: str
+    stuck_tools: int
+    records_waiting: int
+    records_lost: int
 
 
 Route = tuple[str, ActorHandle, int]
@@ -90,7 +93,7 @@ class _Replica:
     created: float = field(default_factory=time.monotonic)
     load: ReplicaLoad | None = None
     """None until it first answers."""
-    poll: concurrent.futures.Future[tuple[int, float, float, str]] | None = None
+    poll: concurrent.futures.Future[tuple[int, float, float, str, int, int, int]] | None = None
     cpu: deque[float] = field(default_factory=lambda: deque(maxlen=CPU_WINDOW_POLLS))
     """Its CPU at the last polls: the pool grows on the average, not on one busy second."""
     polled: float = 0.0
@@ -114,15 +117,24 @@ class _Replica:
 
 
 ReplicaFactory = Callable[[PoolConfig, int], ActorHandle]
+LossHandler = Callable[[str], None]
+"""Told the actor id (hex) of a replica that died or was killed: its runs are over."""
 
 
 class Pool:
     """One component's replicas."""
 
-    def __init__(self, config: PoolConfig, create: ReplicaFactory, adopted: dict[int, ActorHandle]) -> None:
+    def __init__(
+        self,
+        config: PoolConfig,
+        create: ReplicaFactory,
+        adopted: dict[int, ActorHandle],
+        lost: LossHandler,
+    ) -> None:
         self.config = config
         self.problem: str | None = None
         self._create = create
+        self._lost = lost
         self._replicas = {index: _Replica(index, handle) for index, handle in adopted.items()}
         self._low_since: float | None = None
         self._limit = config.bounds.max
@@ -152,6 +164,9 @@ class Pool:
                     lag_ms=r.load.lag_ms if r.load else 0.0,
                     cpu=r.mean_cpu,
                     node_id=r.load.node_id if r.load else None,
+                    stuck_tools=r.load.stuck_tools if r.load else 0,
+                    records_waiting=r.load.records_waiting if r.load else 0,
+                    records_lost=r.load.records_lost if r.load else 0,
                 )
                 for r in sorted(self._replicas.values(), key=lambda r: r.index)
             ],
@@ -185,12 +200,15 @@ class Pool:
                 if replica.draining_since is None:
                     self._note(f"replica {name} died: {type(exc).__name__}")
                 self._replicas.pop(replica.index, None)
+                self._lost(replica.handle._actor_id.hex())
                 return
             except Exception as exc:
                 self._note(f"replica {name} could not tell its load: {type(exc).__name__}: {exc}")
             if (
                 replica.draining_since is not None
                 and replica.runs == 0
+                and replica.load is not None
+                and replica.load.records_waiting == 0  # its writer still holds records for the database
                 and now - replica.draining_since >= RETIRE_GRACE_SECONDS
             ):
                 self._kill(replica, None)
@@ -245,6 +263,7 @@ class Pool:
                 ray.kill(replica.handle, no_restart=True)
             except Exception:  # already gone
                 pass
+            self._lost(replica.handle._actor_id.hex())
 
     def _note(self, problem: str) -> None:
         self.problem = problem
@@ -254,10 +273,16 @@ class Pool:
 class Pools:
     """Every component's pool (held by the supervisor); tended once a second."""
 
-    def __init__(self, create: ReplicaFactory, find: Callable[[PoolConfig], dict[int, ActorHandle]]) -> None:
+    def __init__(
+        self,
+        create: ReplicaFactory,
+        find: Callable[[PoolConfig], dict[int, ActorHandle]],
+        lost: LossHandler,
+    ) -> None:
         self._pools: dict[str, Pool] = {}
         self._create = create
         self._find = find
+        self._lost = lost
         self._tending: asyncio.Task[None] | None = None
         self._cpus = math.inf
 
@@ -271,7 +296,7 @@ class Pools:
             if pool is None:
                 adopted = await asyncio.get_running_loop().run_in_executor(None, self._find, config)
                 pool = self._pools.get(name) or self._pools.setdefault(
-                    name, Pool(config, self._create, adopted)
+                    name, Pool(config, self._create, adopted, self._lost)
                 )
             pool.config = config
         return None if pool is None else pool.routes()

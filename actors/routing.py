@@ -5,7 +5,8 @@ A `Router` per component and process holds the supervisor's table of the replica
 most 2 s) and the runs this process has in flight on each. A run goes to the replica with the fewest
 runs (this process's own, counted exactly, plus the others' from the last table), ties broken at random.
 A replica being removed refuses the run, and a dead one cannot take it: the run goes to another
-replica, the first replica of the component (found or recreated by name) as a last resort.
+replica, the first replica of the component (found or recreated by name) as a last resort, and when all
+refused, it waits for the supervisor to replace them (bounded by `PLACE_SECONDS`).
 """
 
 from __future__ import annotations
@@ -21,11 +22,11 @@ from dataclasses import dataclass
 
 import ray
 from ray.actor import ActorHandle
-from ray.exceptions import RayActorError
+from ray.exceptions import ActorDiedError, RayActorError
 
 from actors.link import LinkReader, ReplicaUnavailable, reader
 from actors.pools import PoolConfig, Route
-from actors.runtime import pool_config, replica_actor, supervisor
+from actors.runtime import forget_supervisor, pool_config, replica_actor, supervisor
 from kern.engine.inbox import Inbox
 from kern.specs import AgentSpec, ComponentSpec, RunRequest, TeamSpec
 
@@ -38,8 +39,11 @@ RETRY_SECONDS = 1.0
 """After a table request failed (the supervisor is restarting), the next one goes this much later."""
 REFRESH_GIVE_UP_SECONDS = 10.0
 """A table request unanswered for this long is given up, and the next run start sends another."""
-START_ATTEMPTS = 4
-"""Replicas tried for one run before its start fails (each was being removed, or dead)."""
+PLACE_SECONDS = 30.0
+"""How long a run start keeps trying when replicas refuse it (being removed) or are dead: long enough for
+the supervisor to replace a dead replica (a few seconds), short enough to end in an error event."""
+PLACE_RETRY_SECONDS = 0.2
+"""The first pause once every replica refused a run; it doubles, up to 2 s."""
 
 _lock = threading.Lock()
 _routers: dict[str, Router] = {}
@@ -177,7 +181,9 @@ class Router:
                     loop.call_soon_threadsafe(_settle, arrived)
             try:
                 routes = done.result()
-            except Exception:  # the supervisor is away (restarting): keep the table, ask again soon
+            except Exception as exc:  # the supervisor is away (restarting): keep the table, ask again soon
+                if isinstance(exc, ActorDiedError):  # killed for good: the next request makes a new one
+                    forget_supervisor()
                 self._ask_again(RETRY_SECONDS)
                 return
             if routes is None:  # it forgot the pool (it was restarted): tell it the settings again
@@ -250,30 +256,59 @@ class PlacedRun:
         self.lease.release()
 
 
+class Placement:
+    """The replicas one run start has tried: which to avoid next, and when to wait or give up."""
+
+    def __init__(self, router: Router) -> None:
+        self.router = router
+        self.refused: list[str] = []
+        self._deadline = time.monotonic() + PLACE_SECONDS
+        self._pause = PLACE_RETRY_SECONDS
+
+    def pick(self) -> Lease:
+        return self.router.pick(avoid=self.refused)
+
+    def refused_by(self, name: str) -> float | None:
+        """The replica did not take the run (or died under it): seconds to wait before the next try,
+        or None once `PLACE_SECONDS` are spent."""
+        self.router.lost(name)
+        if name not in self.refused:
+            self.refused.append(name)
+            return 0.0
+        # Every replica refused (the fallback, the first replica, was tried again): let the supervisor
+        # replace them.
+        pause = self._pause
+        if time.monotonic() + pause > self._deadline:
+            return None
+        self.refused.clear()
+        self._pause = min(pause * 2, 2.0)
+        return pause
+
+
 async def place(
-    router: Router, spec: ComponentSpec, request: RunRequest, new_inbox: Callable[[], Inbox]
+    router: Router, spec: ComponentSpec, request: RunRequest, new_inbox: Callable[[ActorHandle], Inbox]
 ) -> PlacedRun:
     """Start the run on a replica that takes it (call on the loop that reads its link).
 
-    Raises what the start raised: `ReplicaUnavailable` once `START_ATTEMPTS` replicas refused it,
+    Raises what the start raised: `ReplicaUnavailable` once replicas refused it for `PLACE_SECONDS`,
     `CallRejected` if the actor would not run it, `TimeoutError`.
     """
     await router.first_table()
-    refused: list[str] = []
+    placement = Placement(router)
     while True:
-        lease = router.pick(avoid=refused)
-        link = reader(lease.handle, asyncio.get_running_loop())
-        placed = PlacedRun(request.run_id, lease, link, new_inbox())
+        lease = placement.pick()
+        link = reader(lease.handle, lease.name, asyncio.get_running_loop())
+        placed = PlacedRun(request.run_id, lease, link, new_inbox(lease.handle))
         link.open(request.run_id, placed.inbox)
         try:
             await link.start(spec, request)
             return placed
         except ReplicaUnavailable:
             placed.close()
-            router.lost(lease.name)
-            refused.append(lease.name)
-            if len(refused) >= START_ATTEMPTS:
+            pause = placement.refused_by(lease.name)
+            if pause is None:
                 raise
+            await asyncio.sleep(pause)
         except BaseException:
             placed.close()
             raise

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
+import time
 from typing import Any
 
 import ray
 from ray.actor import ActorHandle
+from ray.exceptions import ActorDiedError, ActorUnavailableError
 
 from actors.pools import PoolConfig
 from actors.supervisor import Supervisor
@@ -21,6 +24,9 @@ DEFAULT_ACTOR_OPTIONS: dict[str, Any] = {"num_cpus": 0, "max_concurrency": 1000,
 READY_TIMEOUT_SECONDS = 60.0
 ON_HEAD_NODE = {"node:__internal_head__": 0.001}
 """The supervisor lives on the head node: worker nodes come and go (autoscaling, failures)."""
+SUPERVISOR_TIMEOUT_SECONDS = 10.0
+"""Longest wait for the supervisor's answer, a restart (Ray restarts it in about 2 s) included."""
+RESTART_RETRY_SECONDS = 0.2
 
 _lock = threading.Lock()
 _supervisor: ActorHandle | None = None
@@ -39,6 +45,24 @@ def ensure_ray() -> None:
                 include_dashboard=False,
                 log_to_driver=True,
             )
+
+
+def attach_ray() -> bool:
+    """Connect to a running Ray cluster, never start one (to cancel a run, a process needs the cluster
+    the run is on): `RAY_ADDRESS`, else the `kern up` cluster, else one on this machine. False if none."""
+    with _lock:
+        if ray.is_initialized():
+            return True
+        try:
+            ray.init(
+                address=os.environ.get("RAY_ADDRESS") or local_cluster.attach_address() or "auto",
+                namespace=NAMESPACE,
+                include_dashboard=False,
+                log_to_driver=False,
+            )
+        except ConnectionError:
+            return False
+        return True
 
 
 def use_namespace(namespace: str) -> None:
@@ -61,6 +85,51 @@ def supervisor(*, refresh: bool = False) -> ActorHandle:
                 resources=ON_HEAD_NODE,
             ).remote(NAMESPACE)
         return _supervisor
+
+
+def forget_supervisor(handle: ActorHandle | None = None) -> None:
+    """The supervisor (behind `handle`, if given) is gone for good (killed): the next `supervisor()`
+    finds or makes a new one."""
+    global _supervisor
+    with _lock:
+        if handle is None or _supervisor is handle:
+            _supervisor = None
+
+
+def ask_supervisor(method: str, *args: Any, wait_seconds: float = SUPERVISOR_TIMEOUT_SECONDS) -> Any:
+    """Call the supervisor and wait (bounded) for its answer, from any thread.
+
+    While Ray restarts it, the call is sent again; if it is gone for good, a new one is made (it learns
+    the runs in flight from their actors) and asked instead. Raises `GetTimeoutError` after `wait_seconds`.
+    """
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        handle = supervisor()
+        try:
+            return ray.get(getattr(handle, method).remote(*args), timeout=max(deadline - time.monotonic(), 0))
+        except (ActorUnavailableError, ActorDiedError) as exc:
+            _after_failure(handle, exc, deadline)
+            time.sleep(RESTART_RETRY_SECONDS)
+
+
+async def aask_supervisor(method: str, *args: Any, wait_seconds: float = SUPERVISOR_TIMEOUT_SECONDS) -> Any:
+    """The async twin of `ask_supervisor` (raises `TimeoutError`)."""
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        handle = supervisor()
+        try:
+            call = getattr(handle, method).remote(*args)
+            return await asyncio.wait_for(call, max(deadline - time.monotonic(), 0))
+        except (ActorUnavailableError, ActorDiedError) as exc:
+            _after_failure(handle, exc, deadline)
+            await asyncio.sleep(RESTART_RETRY_SECONDS)
+
+
+def _after_failure(handle: ActorHandle, exc: Exception, deadline: float) -> None:
+    if time.monotonic() + RESTART_RETRY_SECONDS > deadline:
+        raise exc
+    if isinstance(exc, ActorDiedError):
+        forget_supervisor(handle)
 
 
 def actor_name(spec: ComponentSpec) -> str:

@@ -4,23 +4,32 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import Any
 
 import ray
 from ray.actor import ActorHandle
 
 from actors.pools import PoolConfig, Pools, PoolStatus, Route
 
+log = logging.getLogger(__name__)
+
 PRE_CANCEL_SECONDS = 300.0
 """How long a cancel of a not-yet-started run id is remembered."""
 PENDING_SECONDS = 300.0
 """How long a run announced by its caller counts as pending before its actor registers it."""
-FINISHED_REMEMBERED = 100_000
-ACK_TIMEOUT_SECONDS = 10.0
+REMEMBERED = 100_000
+"""The most run ids kept in each of the tables of ended, pending and early-cancelled runs (the oldest
+go first): a flood of cancels of unknown ids cannot grow the supervisor without bound."""
+ACK_TIMEOUT_SECONDS = 5.0
 OWNER_ACK_SECONDS = 2.0
 """How long the owner of a cancelled run has to answer before its members' actors are told directly."""
+RECOVERY_SECONDS = 5.0
+"""After a (re)start, how long the supervisor asks the replicas for their runs in flight, and how long
+a cancel waits for that answer."""
 
 
 @dataclass
@@ -40,39 +49,43 @@ class Supervisor:
     its member runs itself (their owners are told directly if it does not answer). A cancel of an id it
     has not seen is remembered for a while, so a run cancelled before it started never starts; it counts
     as in flight if the run's caller announced it (`expect`).
+
+    It holds nothing that cannot be rebuilt: after a restart (or if it was killed and made anew) it asks
+    every replica for its runs in flight, and cancels wait for that answer. When a replica dies, the
+    runs it owned are forgotten and their member runs, on other replicas, are cancelled: no orphans.
     """
 
     def __init__(self, namespace: str) -> None:
         self._live: dict[str, _LiveRun] = {}
-        self._pre_cancelled: dict[str, float] = {}
-        self._pending: dict[str, float] = {}
+        self._pre_cancelled: OrderedDict[str, float] = OrderedDict()
+        self._pending: OrderedDict[str, float] = OrderedDict()
         self._finished: OrderedDict[str, None] = OrderedDict()
-        self._pools = Pools(_create_replica, _existing_replicas)
+        self._pools = Pools(_create_replica, _existing_replicas, self._owner_lost)
+        self._recovery: asyncio.Task[None] | None = None
         from actors.runtime import use_namespace  # (runtime imports this module)
 
         use_namespace(namespace)  # the replicas it makes live beside it, and find it by name
         gc.freeze()  # a full collection skips the start-up objects: no ~50 ms pauses on the cancel path
 
-    def expect(self, run_id: str) -> None:
+    async def expect(self, run_id: str) -> None:
         """A caller is about to start this run: until its actor registers it, a cancel counts as in flight."""
+        self._recover()
         if run_id not in self._live and run_id not in self._finished:
-            self._pending.setdefault(run_id, time.monotonic() + PENDING_SECONDS)
+            _remember(self._pending, run_id, time.monotonic() + PENDING_SECONDS)
 
-    def register(self, owner: ActorHandle, runs: list[tuple[str, str | None]]) -> list[bool]:
+    async def register(self, owner: ActorHandle, runs: list[tuple[str, str | None]]) -> list[bool]:
         """Record runs (run id, parent run id) that `owner` is starting, all its starts of one tick.
 
         For each: False if it was cancelled already and must not start.
         """
+        self._recover()
         self._forget_expired()
         return [self._register(run_id, owner, parent_run_id) for run_id, parent_run_id in runs]
 
-    def finish(self, run_ids: list[str]) -> list[None]:
+    async def finish(self, run_ids: list[str]) -> list[None]:
         """Forget runs that have ended."""
         for run_id in run_ids:
-            run = self._live.pop(run_id, None)
-            if run is not None and run.parent_run_id in self._live:
-                self._live[run.parent_run_id].children.discard(run_id)
-            self._mark_finished(run_id)
+            self._forget_run(run_id)
         return [None] * len(run_ids)
 
     def _register(self, run_id: str, owner: ActorHandle, parent_run_id: str | None) -> bool:
@@ -81,18 +94,32 @@ class Supervisor:
         if self._pre_cancelled.pop(run_id, None) is not None or (parent is not None and parent.cancelled):
             self._mark_finished(run_id)
             return False
-        self._live[run_id] = _LiveRun(owner=owner, parent_run_id=parent_run_id)
-        if parent is not None:
-            parent.children.add(run_id)
+        self._adopt(run_id, owner, parent_run_id)
         return True
 
+    def _adopt(self, run_id: str, owner: ActorHandle, parent_run_id: str | None) -> None:
+        self._live[run_id] = _LiveRun(owner=owner, parent_run_id=parent_run_id)
+        parent = self._live.get(parent_run_id) if parent_run_id else None
+        if parent is not None:
+            parent.children.add(run_id)
+
+    def _forget_run(self, run_id: str) -> None:
+        run = self._live.pop(run_id, None)
+        if run is not None and run.parent_run_id in self._live:
+            self._live[run.parent_run_id].children.discard(run_id)
+        self._mark_finished(run_id)
+
     async def cancel(self, run_id: str) -> bool:
-        """Cancel a run and everything under it. True if it was in flight; idempotent."""
+        """Cancel a run and everything under it. True only if the run will end cancelled (its actor said
+        so, or it had not started and now never will); idempotent."""
+        self._recover()
+        assert self._recovery is not None
+        await asyncio.wait({self._recovery}, timeout=RECOVERY_SECONDS)
         run = self._live.get(run_id)
         if run is None:
             if run_id in self._finished:
                 return False
-            self._pre_cancelled[run_id] = time.monotonic() + PRE_CANCEL_SECONDS
+            _remember(self._pre_cancelled, run_id, time.monotonic() + PRE_CANCEL_SECONDS)
             return self._pending.pop(run_id, None) is not None
         if run.cancelled:
             return True
@@ -101,22 +128,71 @@ class Supervisor:
             self._live[target].cancelled = True
         # The run's owner cancels its members itself, and waits for their RunCancelled before its own, so
         # the stream reads member RunCancelled then TeamRunCancelled, with nothing of the team between.
-        # The members' actors are told directly only if the owner does not answer.
+        # The members' actors are told directly only if the owner is slow to answer (dead, or its node
+        # hangs); the answer is the owner's, so True means the run will end cancelled.
+        asking: asyncio.Future[bool] = asyncio.ensure_future(run.owner.cancel_local.remote(run_id))
+        done, _ = await asyncio.wait({asking}, timeout=OWNER_ACK_SECONDS)
+        if not done:
+            self._cancel_directly([target for target in targets if target != run_id])
+            done, _ = await asyncio.wait({asking}, timeout=ACK_TIMEOUT_SECONDS)
+        if not done:
+            asking.cancel()
+            return False
+        return asking.exception() is None and bool(asking.result())
+
+    def _cancel_directly(self, run_ids: list[str]) -> None:
+        """Tell each run's own actor to cancel it (its parent's actor cannot); not waited for."""
+        for run_id in run_ids:
+            if run_id in self._live:
+                asking: asyncio.Future[bool] = asyncio.ensure_future(
+                    self._live[run_id].owner.cancel_local.remote(run_id)
+                )
+                asking.add_done_callback(_ignore_failure)
+
+    def _owner_lost(self, actor_id: str) -> None:
+        """A replica died: its runs are over, and their member runs elsewhere are cancelled (orphans)."""
+        dead = [run_id for run_id, run in self._live.items() if run.owner._actor_id.hex() == actor_id]
+        orphans = [child for run_id in dead for child in self._live[run_id].children if child not in dead]
+        for run_id in dead:
+            self._forget_run(run_id)
+        if orphans:
+            log.warning("kern supervisor: cancelling %d member runs whose team's actor died", len(orphans))
+            self._cancel_directly(orphans)
+
+    def _recover(self) -> None:
+        """On the first call after a (re)start: relearn the runs in flight from the replicas."""
+        if self._recovery is None:
+            self._recovery = asyncio.create_task(self._relearn_runs())
+
+    async def _relearn_runs(self) -> None:
+        loop = asyncio.get_running_loop()
         try:
-            await asyncio.wait_for(run.owner.cancel_local.remote(run_id), OWNER_ACK_SECONDS)
+            replicas = await loop.run_in_executor(None, _all_replicas)
         except Exception:
-            acks = [
-                asyncio.ensure_future(self._live[target].owner.cancel_local.remote(target))
-                for target in targets
-                if target != run_id and target in self._live
-            ]
-            if acks:
-                await asyncio.wait(acks, timeout=ACK_TIMEOUT_SECONDS)
-        return True
+            log.exception("kern supervisor: could not list the replicas")
+            return
+        answers = await asyncio.gather(
+            *(asyncio.wait_for(_runs_of(handle), RECOVERY_SECONDS) for handle in replicas),
+            return_exceptions=True,
+        )
+        for handle, answer in zip(replicas, answers, strict=True):
+            if isinstance(answer, BaseException):
+                continue  # dead or not answering: its runs end with it, and its pool replaces it
+            running, ended = answer
+            for run_id in ended:
+                if run_id not in self._live:
+                    self._mark_finished(run_id)
+            for run_id, parent_run_id in running:
+                if run_id not in self._live and run_id not in self._finished:
+                    self._adopt(run_id, handle, parent_run_id)
+        for run_id, run in self._live.items():  # a member may have answered before its team
+            if run.parent_run_id in self._live:
+                self._live[run.parent_run_id].children.add(run_id)
 
     async def pool(self, name: str, config: PoolConfig | None) -> list[Route] | None:
         """The replicas of component `name` that take runs; a config starts (or updates) its pool. None if
         the pool is unknown and no config came with the call (the caller sends it again)."""
+        self._recover()
         return await self._pools.routes(name, config)
 
     def pools(self) -> list[PoolStatus]:
@@ -127,6 +203,15 @@ class Supervisor:
         """Whether an actor registered this run (it is live or has ended): a caller whose actor died under
         a call may start the run elsewhere only if it never did."""
         return run_id in self._live or run_id in self._finished
+
+    def sizes(self) -> dict[str, int]:
+        """How many run ids each of its tables holds (for diagnostics and tests)."""
+        return {
+            "live": len(self._live),
+            "finished": len(self._finished),
+            "pending": len(self._pending),
+            "pre_cancelled": len(self._pre_cancelled),
+        }
 
     def live_runs(self) -> dict[str, str | None]:
         """Run id -> parent run id of every live run (for diagnostics and tests)."""
@@ -142,21 +227,55 @@ class Supervisor:
         return order
 
     def _mark_finished(self, run_id: str) -> None:
-        self._finished[run_id] = None
-        while len(self._finished) > FINISHED_REMEMBERED:
-            self._finished.popitem(last=False)
+        _remember(self._finished, run_id, None)
 
     def _forget_expired(self) -> None:
         now = time.monotonic()
         for table in (self._pre_cancelled, self._pending):
-            for run_id in [r for r, expiry in table.items() if expiry < now]:
-                del table[run_id]
+            while table and next(iter(table.values())) < now:  # oldest first: expiries only grow
+                table.popitem(last=False)
+
+
+def _ignore_failure(done: asyncio.Future[Any]) -> None:
+    """A cancel that could not be delivered: its run's actor is gone, and the run with it."""
+    if not done.cancelled():
+        done.exception()
+
+
+def _remember(table: OrderedDict[str, Any], run_id: str, value: Any) -> None:
+    table[run_id] = value
+    table.move_to_end(run_id)
+    while len(table) > REMEMBERED:
+        table.popitem(last=False)
 
 
 def _create_replica(config: PoolConfig, index: int) -> ActorHandle:
     from actors.runtime import replica_actor
 
     return replica_actor(config, index)
+
+
+async def _runs_of(handle: ActorHandle) -> tuple[list[tuple[str, str | None]], list[str]]:
+    """A replica's runs in flight (run id, parent), and the ids of those that ended lately."""
+    running: list[tuple[str, str | None]] = await handle.runs.remote()
+    ended: list[str] = await handle.ended.remote()
+    return running, ended
+
+
+def _all_replicas() -> list[ActorHandle]:
+    """Every replica of every component in this namespace."""
+    from actors.runtime import NAMESPACE
+
+    found: list[ActorHandle] = []
+    if not ray.is_initialized():  # the class used in-process, in tests
+        return found
+    for actor in ray.util.list_named_actors(all_namespaces=True):
+        if actor["namespace"] == NAMESPACE and actor["name"].startswith("kern:"):
+            try:
+                found.append(ray.get_actor(actor["name"], namespace=NAMESPACE))
+            except ValueError:  # it ended meanwhile
+                continue
+    return found
 
 
 def _existing_replicas(config: PoolConfig) -> dict[int, ActorHandle]:

@@ -6,7 +6,7 @@ import os
 import sys
 
 from kern import local_cluster
-from kern.replicas import PoolStatus
+from kern.replicas import PoolStatus, ReplicaStatus
 
 
 def render(pools: list[PoolStatus]) -> str:
@@ -21,7 +21,7 @@ def render(pools: list[PoolStatus]) -> str:
             node = (replica.node_id or "-")[:12]
             lines.append(
                 f"{component:<32} {replica.name:<40} {replica.state:<9} {replica.runs:>5} "
-                f"{replica.cpu:>5.0%} {replica.lag_ms:>7.0f}  {node}"
+                f"{replica.cpu:>5.0%} {replica.lag_ms:>7.0f}  {node}{_trouble(replica)}"
             )
             component = ""
         bounds = pool.bounds
@@ -31,6 +31,17 @@ def render(pools: list[PoolStatus]) -> str:
         )
         lines.append(note + (f"; last problem: {pool.problem}" if pool.problem else ""))
     return "\n".join(lines)
+
+
+def _trouble(replica: ReplicaStatus) -> str:
+    """What is stuck in the replica, if anything."""
+    notes = [
+        f"{replica.stuck_tools} tool threads stuck in cancelled runs" if replica.stuck_tools else "",
+        f"{replica.records_waiting} records waiting for the database" if replica.records_waiting else "",
+        f"{replica.records_lost} records lost" if replica.records_lost else "",
+    ]
+    found = "; ".join(note for note in notes if note)
+    return f"  ({found})" if found else ""
 
 
 def run_ps() -> int:

@@ -60,6 +60,12 @@ class ReplicaStatus(BaseModel):
     cpu: float
     """Cores it used, averaged over the last 10 s."""
     node_id: str | None
+    stuck_tools: int = 0
+    """Sync tool threads still busy in runs that were cancelled (kern.tools.threads)."""
+    records_waiting: int = 0
+    """Run records its database has not taken yet: slow, locked or down (kern.db.writer retries them)."""
+    records_lost: int = 0
+    """Run records it gave up on (the database refused them for good, or too many waited)."""
 
 
 class PoolStatus(BaseModel):

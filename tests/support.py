@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Sequence
 from typing import Any
 
+from kern.db.sqlite import SqliteDb
 from kern.model_server import ModelServer
 from kern.models.openai import OpenAIChat, OpenAIResponses
 from kern.models.openai.client import OpenAIModel
+from kern.run.agent import RunOutput
 from kern.run.base import BaseRunEvent
 from kern.run.events import is_terminal
 
@@ -59,3 +63,17 @@ def assert_one_terminal_last(events: list[BaseRunEvent], run_id: str) -> BaseRun
         "the stream must end with the run's terminal event"
     )
     return events[-1]
+
+
+class SlowFinalDb(SqliteDb):
+    """SQLite that takes a second to save a run's final record: a window in which the run is ending."""
+
+    def save_runs(self, runs: Sequence[RunOutput]) -> None:
+        if any(run.status.is_terminal for run in runs):
+            time.sleep(1.0)
+        super().save_runs(runs)
+
+    def save_run(self, run: RunOutput) -> None:
+        if run.status.is_terminal:
+            time.sleep(1.0)
+        super().save_run(run)

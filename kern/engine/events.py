@@ -61,3 +61,16 @@ def failure_event(
     return EventFactory(TEAM_EVENTS if is_team else AGENT_EVENTS, identity).make(
         "error", content=message, error_type=error_type
     )
+
+
+def failure_after(started: BaseRunEvent, message: str, error_type: str) -> BaseRunEvent:
+    """The stand-in error event of the run that `started` began, when its own terminal event can no
+    longer come."""
+    is_team = isinstance(started, t.TeamRunStartedEvent)
+    identity = {key: getattr(started, key) for key in _IDENTITY if hasattr(started, key)}
+    return failure_event(is_team, identity, message, error_type)
+
+
+_IDENTITY = (
+    "run_id", "session_id", "user_id", "parent_run_id", "agent_id", "agent_name", "team_id", "team_name",
+)  # fmt: skip

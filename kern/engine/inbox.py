@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import queue
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Protocol
 
 from kern.engine.frames import Batch, Frame, is_terminal_frame
+
+MAX_UNREAD_FRAMES = 20_000
+"""A run whose consumer leaves this many frames unread (minutes of tokens) is cancelled: what is queued
+for a caller that stopped reading stays bounded. The caller still gets every frame, up to the run's end."""
 
 
 class LinkBroken(Exception):
@@ -56,18 +60,35 @@ class Demux:
             inbox.fail(error)
 
 
-class AsyncInbox:
-    """An inbox read by a task on the link's own event loop."""
+class _UnreadLimit:
+    """Calls `overflow` once when more than `MAX_UNREAD_FRAMES` frames wait to be read."""
 
-    def __init__(self, run_id: str) -> None:
+    def __init__(self, overflow: Callable[[], None] | None) -> None:
+        self._overflow = overflow
+        self.unread = 0
+
+    def add(self, count: int) -> None:
+        self.unread += count
+        if self._overflow is not None and self.unread > MAX_UNREAD_FRAMES:
+            overflow, self._overflow = self._overflow, None
+            overflow()
+
+
+class AsyncInbox:
+    """An inbox read by a task on the link's own event loop; `overflow` is called if its reader falls
+    `MAX_UNREAD_FRAMES` behind."""
+
+    def __init__(self, run_id: str, overflow: Callable[[], None] | None = None) -> None:
         self.run_id = run_id
         self._frames: list[Frame] = []
         self._error: BaseException | None = None
         self._waiter: asyncio.Future[None] | None = None
+        self._limit = _UnreadLimit(overflow)
 
     def push(self, frames: list[Frame]) -> None:
         """Queue frames (called on the reader's loop)."""
         self._frames.extend(frames)
+        self._limit.add(len(frames))
         self._wake()
 
     def fail(self, error: BaseException) -> None:
@@ -92,6 +113,7 @@ class AsyncInbox:
                     timer.cancel()
                     self._waiter = None
             frames, self._frames = self._frames, []
+            self._limit.unread = 0
             if frames:
                 yield frames
                 if _ends(frames, self.run_id):
@@ -110,15 +132,18 @@ def _expire(waiter: asyncio.Future[None], run_id: str, idle_timeout: float) -> N
 
 
 class ThreadInbox:
-    """An inbox read by a thread that blocks on it (the synchronous `run(stream=True)`)."""
+    """An inbox read by a thread that blocks on it (the synchronous `run(stream=True)`); `overflow` is
+    called (on the link's thread) if its reader falls `MAX_UNREAD_FRAMES` behind."""
 
-    def __init__(self, run_id: str) -> None:
+    def __init__(self, run_id: str, overflow: Callable[[], None] | None = None) -> None:
         self.run_id = run_id
         self._queue: queue.SimpleQueue[list[Frame] | BaseException] = queue.SimpleQueue()
+        self._limit = _UnreadLimit(overflow)
 
     def push(self, frames: list[Frame]) -> None:
         """Queue frames (called from the link's thread)."""
         self._queue.put(frames)
+        self._limit.add(len(frames))
 
     def fail(self, error: BaseException) -> None:
         """The link broke."""
@@ -133,6 +158,7 @@ class ThreadInbox:
                 raise TimeoutError(f"no event from run {self.run_id} for {idle_timeout:.0f} s") from None
             if isinstance(item, BaseException):
                 raise item
+            self._limit.unread -= len(item)
             yield item
             if _ends(item, self.run_id):
                 return

@@ -24,6 +24,7 @@ class Outbox:
         self._ready = asyncio.Event()
         self._urgent = asyncio.Event()
         self._closed = False
+        self._pinged = False
 
     def put(self, route: str, frames: list[Frame], *, urgent: bool = False) -> None:
         """Queue frames of one route, in order."""
@@ -37,6 +38,12 @@ class Outbox:
         self._ready.set()
         if urgent:
             self._urgent.set()
+
+    def ping(self) -> None:
+        """Send a batch now even if it is empty: a sign of life for a link with nothing else to carry."""
+        self._pinged = True
+        self._ready.set()
+        self._urgent.set()
 
     def close(self) -> None:
         """No more frames; `batches` ends after handing out what is queued."""
@@ -60,7 +67,8 @@ class Outbox:
             self._ready.clear()
             self._urgent.clear()
             batch, self._pending = self._pending, {}
-            if batch:
+            if batch or self._pinged:
+                self._pinged = False
                 yield batch
             if self._closed and not self._pending:
                 return

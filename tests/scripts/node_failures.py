@@ -1,0 +1,199 @@
+"""A team on one Ray node, its member on another: cancel across nodes, then hang and lose the nodes.
+
+Run by tests/test_multinode.py in its own process (it starts its own three-node Ray cluster: the head
+with the driver and the supervisor, a node for the team's actor, one for the member's). Prints one
+line per check, `OK <name> <seconds>`, or fails with an assertion.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import ray
+from ray.cluster_utils import Cluster
+
+from actors.runtime import NAMESPACE, ON_HEAD_NODE
+from kern.agent import Agent
+from kern.model_server import ModelServer
+from kern.run.agent import RunEvent
+from kern.run.events import is_terminal
+from kern.run.team import TeamRunEvent
+from kern.team import Team
+from tests.support import assert_one_terminal_last, model, names
+
+
+def main() -> None:
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    team_node = cluster.add_node(num_cpus=1, resources={"team_node": 1})
+    member_node = cluster.add_node(num_cpus=1, resources={"member_node": 1})
+    ray.init(address=cluster.address, namespace=NAMESPACE, log_to_driver=False)
+    try:
+        with ModelServer() as server:
+            run_checks(server, cluster, team_node, member_node)
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+
+
+def run_checks(server: ModelServer, cluster: Cluster, team_node: Any, member_node: Any) -> None:
+    writer = Agent(
+        name="Remote Writer",
+        model=model(server, tokens_per_second=50, reply_words=2000),
+        ray_options={"resources": {"member_node": 0.01}},
+    )
+    team = Team(
+        name="Remote Team",
+        members=[writer],
+        model=model(server),
+        ray_options={"resources": {"team_node": 0.01}},
+    )
+
+    events: list[Any] = []
+    stream = team.run("Write", stream=True)
+    until_member_content(stream, events)
+    threading.Thread(target=team.cancel_run, args=(events[0].run_id,)).start()
+    events.extend(stream)
+    assert names(events)[-2:] == ["RunCancelled", "TeamRunCancelled"], names(events)
+    print("OK cancel reaches the member on the other node", flush=True)
+
+    # The member's node hangs; the team's run is cancelled 3 s later.
+    events = []
+    stream = team.run("Write", stream=True)
+    until_member_content(stream, events)
+    frozen = freeze(member_node)
+    time.sleep(3)
+    asked = time.monotonic()
+    assert team.cancel_run(events[0].run_id) is True
+    answered = time.monotonic() - asked
+    events.extend(stream)
+    ended = time.monotonic() - asked
+    assert names(events)[-2:] == ["RunCancelled", "TeamRunCancelled"], names(events)
+    assert_one_terminal_last(events, events[0].run_id)
+    assert answered < 3 and ended < 8, (answered, ended)
+    print(
+        f"OK member node hangs, cancel: answered {answered:.1f} s, TeamRunCancelled {ended:.1f} s", flush=True
+    )
+    thaw(frozen)
+
+    # The member's node hangs mid-stream: the member's run ends with an error, the team carries on.
+    events = []
+    stream = team.run("Write", stream=True)
+    until_member_content(stream, events)
+    frozen = freeze(member_node)
+    hung = time.monotonic()
+    member_end = None
+    for event in stream:
+        events.append(event)
+        if is_terminal(event) and event.event == RunEvent.run_error:
+            member_end = time.monotonic() - hung
+    thaw(frozen)
+    assert events[-1].event == TeamRunEvent.run_completed, names(events)
+    assert member_end is not None and member_end < 15, member_end
+    assert "not responding" in next(e for e in events if e.event == RunEvent.run_error).content
+    assert_one_terminal_last(events, events[0].run_id)
+    print(f"OK member node hangs: member RunError after {member_end:.1f} s, the team completes", flush=True)
+
+    # The team's node hangs mid-run: the caller gets TeamRunError once the link has been silent 10 s.
+    events = []
+    stream = team.run("Write", stream=True)
+    until_member_content(stream, events)
+    frozen = freeze(team_node)
+    hung = time.monotonic()
+    events.extend(stream)
+    error_after = time.monotonic() - hung
+    thaw(frozen)
+    assert events[-1].event == TeamRunEvent.run_error and "not responding" in events[-1].content, names(
+        events
+    )
+    assert_one_terminal_last(events, events[0].run_id)
+    assert error_after < 15, error_after
+    print(f"OK team node hangs: TeamRunError after {error_after:.1f} s", flush=True)
+
+    # The team's node dies mid-run: the caller gets TeamRunError, the member's run is cancelled.
+    events = []
+    stream = team.run("Write", stream=True)
+    until_member_content(stream, events)
+    member_run = next(e.run_id for e in events if e.event == RunEvent.run_started)
+    cluster.remove_node(team_node)
+    lost = time.monotonic()
+    events.extend(stream)
+    error_after = time.monotonic() - lost
+    assert events[-1].event == TeamRunEvent.run_error and events[-1].error_type == "ActorLost", names(events)
+    assert_one_terminal_last(events, events[0].run_id)
+    member_actor = ray.get_actor("kern:agent:remote-writer", namespace=NAMESPACE)
+    while member_run in ray.get(member_actor.running.remote(), timeout=10):
+        assert time.monotonic() - lost < 20, "the orphaned member run is still running"
+        time.sleep(0.1)
+    orphan_after = time.monotonic() - lost
+    print(
+        f"OK team node lost: TeamRunError {error_after:.1f} s, orphan cancelled {orphan_after:.1f} s",
+        flush=True,
+    )
+
+    # The member's node dies mid-run: the member's run ends with an error, another team carries on.
+    solo = Team(
+        name="Head Team", members=[writer], model=model(server), ray_options={"resources": ON_HEAD_NODE}
+    )
+    events = []
+    stream = solo.run("Write", stream=True)
+    until_member_content(stream, events)
+    cluster.remove_node(member_node)
+    lost = time.monotonic()
+    events.extend(stream)
+    assert events[-1].event == TeamRunEvent.run_completed, names(events)
+    tool_done = next(e for e in events if e.event == TeamRunEvent.tool_call_completed)
+    assert "Remote Writer failed" in tool_done.content, tool_done.content
+    assert_one_terminal_last(events, events[0].run_id)
+    print(
+        f"OK member node lost: member RunError, team completes in {time.monotonic() - lost:.1f} s", flush=True
+    )
+
+
+def until_member_content(stream: Iterator[Any], events: list[Any], count: int = 3) -> None:
+    for event in stream:
+        events.append(event)
+        if sum(e.event == RunEvent.run_content for e in events) >= count:
+            return
+    raise AssertionError(f"the stream ended early: {names(events)}")
+
+
+def freeze(node: Any) -> list[int]:
+    """SIGSTOP a node's raylet and every process it started (its workers): the node hangs."""
+    pids = descendants(node.all_processes["raylet"][0].process.pid)
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    return pids
+
+
+def thaw(pids: list[int]) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+
+
+def descendants(root: int) -> list[int]:
+    """`root` and every process under it (from /proc)."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    parents[int(entry)] = int(stat.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    found = [root]
+    for pid in found:
+        found.extend(child for child, parent in parents.items() if parent == pid)
+    return found
+
+
+if __name__ == "__main__":
+    sys.exit(main())
