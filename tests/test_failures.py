@@ -63,12 +63,13 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> floa
     return time.monotonic() - start
 
 
-def alive(actor: Any) -> bool:
-    try:
-        ray.get(actor.sizes.remote(), timeout=5)
-        return True
-    except ray.exceptions.RayActorError:
-        return False
+def kill_supervisor(*, for_good: bool) -> None:
+    """Kill the supervisor's process and wait until it is gone (a cancel sent while it is dying may be
+    taken by it, then sent again to the new one, which answers False: the run has ended)."""
+    handle = supervisor()
+    pid = ray.get(handle.__ray_call__.remote(lambda _: os.getpid()), timeout=15)
+    ray.kill(handle, no_restart=for_good)
+    wait_until(lambda: not os.path.exists(f"/proc/{pid}"), 10, "the supervisor's death")
 
 
 def live_runs() -> dict[str, str | None]:
@@ -89,7 +90,7 @@ def test_a_restarted_supervisor_still_cancels_runs_in_flight(server: ModelServer
     events: list[Any] = []
     stream = team.run("Write", stream=True)
     until_member_content(stream, events)
-    ray.kill(supervisor(), no_restart=False)  # Ray restarts it, its tables empty
+    kill_supervisor(for_good=False)  # Ray restarts it, its tables empty
 
     started = time.monotonic()
     assert team.cancel_run(events[0].run_id) is True
@@ -105,7 +106,7 @@ def test_walking_away_after_a_supervisor_restart_stops_the_run(server: ModelServ
     stream = team.run("Write", stream=True)
     until_member_content(stream, events)
     member_run = next(e.run_id for e in events if e.event == RunEvent.run_started)
-    ray.kill(supervisor(), no_restart=False)
+    kill_supervisor(for_good=False)
     stream.close()
     wait_until(
         lambda: member_run not in running_on("kern:agent:walkaway-team-writer"), 5, "the member's cancel"
@@ -118,10 +119,7 @@ def test_a_supervisor_killed_for_good_is_made_anew_and_relearns_the_runs(server:
     events: list[Any] = []
     stream = team.run("Write", stream=True)
     until_member_content(stream, events)
-    old = supervisor()
-    ray.kill(old, no_restart=True)
-    # (A cancel the old one took just before it died would be retried on the new one, and answered False.)
-    wait_until(lambda: not alive(old), 10, "the supervisor's death")
+    kill_supervisor(for_good=True)
 
     assert team.cancel_run(events[0].run_id) is True, "a new supervisor learns the run from its actor"
     events.extend(stream)
