@@ -170,7 +170,9 @@ async def arun_to_completion(router: Router, spec: ComponentSpec, request: RunRe
     while True:
         lease = placement.pick()
         try:
-            return await lease.handle.run_to_completion.remote(spec, request)
+            return await asyncio.wait_for(
+                lease.handle.run_to_completion.remote(spec, request), IDLE_TIMEOUT_SECONDS
+            )
         except (ReplicaUnavailable, RayActorError) as exc:
             pause = placement.refused_by(lease.name)
             started = await asyncio.to_thread(_started, request.run_id, exc)

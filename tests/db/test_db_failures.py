@@ -301,3 +301,28 @@ def call_bounded(fn: Callable[[], object]) -> object:
     thread.join(NO_HANG_SECONDS)
     assert outcome, "the call did not return: it waits for the database forever"
     return outcome[0]
+
+
+@pytest.mark.usefixtures("ray_session")
+def test_postgres_frozen_under_real_actors_then_cancel_ends_on_time(
+    server: ModelServer, postgres: ThrowawayPostgres
+) -> None:
+    """The same row on Ray: the writers that hold the records are the actors' own."""
+    db = postgres_db(postgres)
+    member = Agent(name="Frozen Writer", model=model(server, tokens_per_second=100, reply_words=2000))
+    team = Team(name="Frozen Desk", members=[member], model=model(server), db=db)
+    events: list[BaseRunEvent] = []
+    cancelled: float | None = None
+    try:
+        for event in team.run("Write a story", stream=True):
+            events.append(event)
+            if event.event == RunEvent.run_content and cancelled is None:
+                wait_for_statuses(db, events[0].run_id, [RunStatus.running, RunStatus.running])
+                postgres.freeze()
+                cancelled = time.monotonic()
+                assert team.cancel_run(events[0].run_id) is True
+        assert cancelled is not None and time.monotonic() - cancelled < 6, "2 s per team level, a margin"
+        assert_cancelled_on_time_and_told(events, events[0].run_id)
+    finally:
+        postgres.thaw()
+    wait_for_final_records(db, events[0].run_id)
