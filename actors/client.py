@@ -21,7 +21,7 @@ from actors.routing import Placement, Router
 from actors.runtime import aask_supervisor, ask_supervisor, attach_ray, supervisor
 from kern.db import writer
 from kern.engine import inbox
-from kern.engine.events import failure_after, failure_event
+from kern.engine.events import event_after, failure_event
 from kern.engine.frames import FrameDecoder
 from kern.engine.inbox import AsyncInbox, LinkBroken, ThreadInbox
 from kern.run.agent import RunOutput, RunStartedEvent
@@ -249,7 +249,10 @@ class _RunWatch:
             self._store(run_record(self.spec, self.request, status=RunStatus.error, error=reason))
             if isinstance(exc, RayActorError | LinkBroken):
                 placed.lease.router.lost(placed.lease.name)
-        members = [failure_after(started, reason, "ActorLost") for started in reversed(self._open.values())]
+        members = [
+            event_after(started, "error", content=reason, error_type="ActorLost")
+            for started in reversed(self._open.values())
+        ]
         self._open.clear()
         is_team = isinstance(self.spec, TeamSpec)
         key = "team" if is_team else "agent"

@@ -63,12 +63,12 @@ def failure_event(
     )
 
 
-def failure_after(started: BaseRunEvent, message: str, error_type: str) -> BaseRunEvent:
-    """The stand-in error event of the run that `started` began, when its own terminal event can no
-    longer come."""
-    is_team = isinstance(started, t.TeamRunStartedEvent)
+def event_after(started: BaseRunEvent, kind: EventKind, **fields: Any) -> BaseRunEvent:
+    """An event of the run that `started` began, with its identity: the stand-in terminal event of a run
+    whose own can no longer come."""
+    classes = TEAM_EVENTS if isinstance(started, t.TeamRunStartedEvent) else AGENT_EVENTS
     identity = {key: getattr(started, key) for key in _IDENTITY if hasattr(started, key)}
-    return failure_event(is_team, identity, message, error_type)
+    return EventFactory(classes, identity).make(kind, **fields)
 
 
 _IDENTITY = (

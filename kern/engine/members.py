@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-from kern.engine.events import AGENT_EVENTS, TEAM_EVENTS, EventFactory
+from kern.engine.events import event_after
 from kern.engine.frames import Frame, event_frame, is_terminal_frame
 from kern.run.agent import RunOutput, RunStartedEvent
 from kern.run.base import BaseRunEvent, Metrics, RunStatus
 from kern.run.team import TeamRunStartedEvent
 from kern.specs import AgentSpec, RunRequest, TeamSpec, run_record
-
-_IDENTITY = (
-    "run_id",
-    "session_id",
-    "user_id",
-    "parent_run_id",
-    "agent_id",
-    "agent_name",
-    "team_id",
-    "team_name",
-)
 
 
 class MemberTracker:
@@ -82,15 +71,11 @@ class MemberTracker:
         return ends
 
     def _stand_in(self, started: BaseRunEvent) -> BaseRunEvent:
-        identity = {key: getattr(started, key) for key in _IDENTITY if hasattr(started, key)}
-        events = EventFactory(
-            TEAM_EVENTS if isinstance(started, TeamRunStartedEvent) else AGENT_EVENTS, identity
-        )
         partial = self.content if started.run_id == self.request.run_id else ""
         if self.status is RunStatus.cancelled:
-            return events.make("cancelled", content=partial, reason=self.cut_reason)
-        return events.make(
-            "error", content=self.error or "", error_type=self.error_type, partial_content=partial
+            return event_after(started, "cancelled", content=partial, reason=self.cut_reason)
+        return event_after(
+            started, "error", content=self.error or "", error_type=self.error_type, partial_content=partial
         )
 
     def tool_result(self) -> str:
