@@ -10,6 +10,7 @@ measures what the caller sees. The multi-node rows (a node that hangs or dies) a
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import signal
 import subprocess
@@ -30,6 +31,8 @@ from kern.team import Team
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import Sample
+
+BROADCAST_RUNS = 180
 
 
 def model(server: ModelServer, tokens_per_second: float = 1000, words: int = 20) -> OpenAIChat:
@@ -193,6 +196,26 @@ def fresh_process_cancel(server: ModelServer, results: dict[str, Sample]) -> Non
     results["fresh process: TeamRunCancelled after the answer"].add(time.monotonic() - ended)
 
 
+async def broadcast_cancels(server: ModelServer, runs: int) -> int:
+    """`runs` broadcast team runs at once, each cancelled once a member streams: how many lack a member's
+    RunCancelled before their TeamRunCancelled (the issue's measure: 31 of 180)."""
+    members = [Agent(name=f"Bench Voice {i}", model=model(server, 50, 2000)) for i in range(2)]
+    broadcast = Team(name="Bench Chorus", members=members, model=model(server), delegate_to_all_members=True)
+
+    async def one() -> bool:
+        events: list[Any] = []
+        cancelling: asyncio.Task[bool] | None = None
+        async for event in await broadcast.arun("Sing", stream=True):
+            events.append(event)
+            if event.event == RunEvent.run_content and cancelling is None:
+                cancelling = asyncio.create_task(broadcast.acancel_run(events[0].run_id))
+        order = [e.event.value for e in events if is_terminal(e)]
+        return order == ["RunCancelled", "RunCancelled", "TeamRunCancelled"]
+
+    results = await asyncio.gather(*(one() for _ in range(runs)))
+    return results.count(False)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
@@ -220,12 +243,15 @@ def main() -> None:
                 results[names[5]].add(member_actor_killed(server))
                 fresh_process_cancel(server, results)
             caller_stopped(server, results)  # once: it takes the link expiry (10 s) each time
+            broken = asyncio.run(broadcast_cancels(server, BROADCAST_RUNS))
     finally:
         ray.shutdown()
     print("| failure | median | max | n |\n|---|---|---|---|")
     for name, sample in results.items():
         values = sample.values
         print(f"| {name} | {sample.median:.2f} s | {max(values):.2f} s | {len(values)} |")
+    print(f"\nBroadcast team runs cancelled at once: {broken} of {BROADCAST_RUNS} without both members'")
+    print("RunCancelled before their TeamRunCancelled.")
 
 
 if __name__ == "__main__":
