@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from kern.os.agentos import AgentOS
+from kern.os.auth import UNAUTHORIZED, require_key, security_key
 from kern.os.runs import component_router
 from kern.os.schemas import ComponentRef, Health, OSConfig
 from kern.os.sessions import session_router
@@ -13,7 +14,9 @@ TITLE = "kern AgentOS"
 
 
 def create_app(agent_os: AgentOS) -> FastAPI:
-    """Routes for the agents, teams and sessions of `agent_os` (OpenAPI at /openapi.json, docs at /docs)."""
+    """Routes for the agents, teams and sessions of `agent_os` (OpenAPI at /openapi.json, docs at /docs);
+    with `OS_SECURITY_KEY` set, all but /health require it as a bearer token (`kern.os.auth`)."""
+    guarded = [Depends(require_key(security_key()))]
     app = FastAPI(
         title=TITLE,
         description="Agents and teams running as Ray actors, behind Agno-compatible AgentOS routes.",
@@ -25,7 +28,14 @@ def create_app(agent_os: AgentOS) -> FastAPI:
     async def health() -> Health:
         return Health()
 
-    @app.get("/config", response_model=OSConfig, tags=["Core"], summary="What this AgentOS serves")
+    @app.get(
+        "/config",
+        response_model=OSConfig,
+        tags=["Core"],
+        summary="What this AgentOS serves",
+        dependencies=guarded,
+        responses=UNAUTHORIZED,
+    )
     async def config() -> OSConfig:
         return OSConfig(
             agents=[ComponentRef(id=a.id, name=a.name) for a in agent_os.agents.values()],
@@ -33,7 +43,10 @@ def create_app(agent_os: AgentOS) -> FastAPI:
             db_configured=agent_os.db is not None,
         )
 
-    app.include_router(component_router(agent_os, "agent"))
-    app.include_router(component_router(agent_os, "team"))
-    app.include_router(session_router(agent_os))
+    for router in (
+        component_router(agent_os, "agent"),
+        component_router(agent_os, "team"),
+        session_router(agent_os),
+    ):
+        app.include_router(router, dependencies=guarded, responses=UNAUTHORIZED)
     return app

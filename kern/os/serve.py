@@ -11,9 +11,10 @@ from collections.abc import Callable
 import uvicorn
 
 from actors.runtime import ensure_ray
-from kern.db.url import DB_URL_VARIABLE
+from kern.db.url import DB_URL_VARIABLE, mask_password
 from kern.model_server import ModelServer
 from kern.os.agentos import AgentOS
+from kern.os.auth import exposure_warning, security_key
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7777
@@ -68,10 +69,13 @@ def serve(target: str | None = None, host: str = DEFAULT_HOST, port: int = DEFAU
 
             model_server = local_model_unless_api_key(PREFIX)
             agent_os = demo_os()
-            print(f"{PREFIX} Runs are stored in {os.environ[DB_URL_VARIABLE]}", flush=True)
+            print(f"{PREFIX} Runs are stored in {mask_password(os.environ[DB_URL_VARIABLE])}", flush=True)
         print(f"{PREFIX} Connecting to Ray ({os.environ.get('RAY_ADDRESS') or 'local'})...", flush=True)
         ensure_ray()
         app = agent_os.get_app()
+        exposed = exposure_warning(host, security_key())
+        if exposed:
+            print(f"{PREFIX} WARNING: {exposed}", file=sys.stderr, flush=True)
         print(f"{PREFIX} kern AgentOS at http://{host}:{port} (docs: http://{host}:{port}/docs)", flush=True)
         uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=3)
     finally:
