@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from actors.runtime import ensure_ray
-from kern.db.url import DB_URL_VARIABLE, default_db
+from kern.db.url import DB_URL_VARIABLE, default_db, mask_password
 from kern.model_server import ModelServer, ModelServerConfig
 from kern.run.agent import RunOutput
 
@@ -39,7 +39,7 @@ def run_demo(example: Path = DEFAULT_EXAMPLE) -> None:
         raise SystemExit(f"kern demo: example file {example} not found (run it from the repository root)")
     server = local_model_unless_api_key("[kern demo]")
     os.environ.setdefault(DB_URL_VARIABLE, DEFAULT_DB_URL)
-    print(f"[kern demo] Runs are stored in {os.environ[DB_URL_VARIABLE]}")
+    print(f"[kern demo] Runs are stored in {mask_password(os.environ[DB_URL_VARIABLE])}")
     print("[kern demo] Starting local Ray...")
     ensure_ray()
     started = time.time()

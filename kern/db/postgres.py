@@ -53,7 +53,7 @@ class PostgresDb(BaseDb):
 
     @property
     def description(self) -> str:
-        return f"PostgreSQL database {make_url(self.db_url).render_as_string(hide_password=True)}"
+        return f"PostgreSQL database {mask_password(self.db_url)}"
 
     def _create_engine(self) -> Engine:
         # No pre-ping: it would run before a transaction's deadline can watch the connection. A pooled
@@ -98,8 +98,17 @@ def _watch(dbapi_connection: Any, *_: Any) -> None:
 
 
 def mask_password(db_url: str) -> str:
-    """The URL with its password replaced by ***, even when it doesn't parse."""
-    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", db_url)
+    """The URL with its password replaced by ***; a URL without one (`sqlite:///path`) is returned as is.
+
+    SQLAlchemy renders the URL; one it can't parse (a bad port, say) is masked by pattern instead.
+    """
+    try:
+        url = make_url(db_url)
+        if url.password is None:
+            return db_url
+        return url.render_as_string(hide_password=True)
+    except (sa_exc.ArgumentError, ValueError):
+        return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", db_url)
 
 
 def normalise_url(db_url: str) -> URL:
@@ -110,7 +119,7 @@ def normalise_url(db_url: str) -> URL:
     except (sa_exc.ArgumentError, ValueError) as exc:
         raise DatabaseError(f"malformed PostgreSQL URL {mask_password(str(db_url))}: {exc}") from exc
     backend, _, driver = url.drivername.partition("+")
-    shown = url.render_as_string(hide_password=True)
+    shown = mask_password(str(db_url))
     if backend not in ("postgresql", "postgres") or driver not in ("", "psycopg"):
         raise DatabaseError(
             f"unsupported PostgreSQL URL {shown}: use postgresql://, postgres:// or postgresql+psycopg://"

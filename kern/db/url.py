@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 
 from kern.db.base import BaseDb, DatabaseError
-from kern.db.postgres import PostgresDb
+from kern.db.postgres import PostgresDb, mask_password
 from kern.db.sqlite import SqliteDb
+
+__all__ = ["DB_URL_VARIABLE", "db_from_url", "default_db", "mask_password"]
 
 DB_URL_VARIABLE = "KERN_DB_URL"
 

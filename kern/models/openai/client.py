@@ -32,7 +32,8 @@ class OpenAIModel(Model):
     `timeout` is the SDK's, for connecting and for each read (a non-streamed reply arrives in one read).
     """
 
-    api_key: str | None = None
+    api_key: str | None = Field(default=None, repr=False)
+    """Left out of `repr()`/`str()` (and so of specs, logs and tracebacks); pickled, so it reaches actors."""
     base_url: str | None = None
     temperature: float | None = None
     max_output_tokens: int | None = None
