@@ -204,6 +204,13 @@ class Supervisor:
         a call may start the run elsewhere only if it never did."""
         return run_id in self._live or run_id in self._finished
 
+    async def known(self, run_id: str) -> bool:
+        """Whether a run with this id was announced, is in flight or has ended: its id is taken."""
+        self._recover()
+        assert self._recovery is not None
+        await asyncio.wait({self._recovery}, timeout=RECOVERY_SECONDS)
+        return run_id in self._pending or run_id in self._live or run_id in self._finished
+
     def sizes(self) -> dict[str, int]:
         """How many run ids each of its tables holds (for diagnostics and tests)."""
         return {

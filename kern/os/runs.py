@@ -11,6 +11,7 @@ from typing import Annotated, Any, TypeVar
 from fastapi import APIRouter, HTTPException, Path, Request, Response
 from fastapi.responses import JSONResponse
 
+from actors.runtime import aask_supervisor
 from kern.component import Component
 from kern.engine.events import failure_event
 from kern.os.agentos import AgentOS, ComponentNotFound, Kind
@@ -66,13 +67,17 @@ def component_router(agent_os: AgentOS, kind: Kind) -> APIRouter:
             "is in the `X-Run-Id` header. A client that disconnects cancels the run."
         ),
         response_model=output_model,
-        responses={200: {"content": {"text/event-stream": {}}}, 404: {}, 422: {}},
+        responses={200: {"content": {"text/event-stream": {}}}, 404: {}, 409: {}, 422: {}},
         openapi_extra={"requestBody": _request_body()},
     )
     @named
     async def create_run(component_id: str, request: Request) -> Response:
         component = find(component_id)
         run = await read_run_input(request)
+        if run.run_id is not None and await _taken(agent_os, run.run_id):
+            raise HTTPException(
+                status_code=409, detail=f"run {run.run_id!r} exists already: a run id is used once"
+            )
         run_id = run.run_id or new_id()
         session_id = run.session_id or component.session_id or new_id()
         headers = {"X-Run-Id": run_id, "X-Session-Id": session_id}
@@ -162,6 +167,18 @@ async def _ready(component: Component) -> None:
         raise HTTPException(
             status_code=503, detail=f"cannot start the actor of {component.id!r}: {type(exc).__name__}: {exc}"
         ) from exc
+
+
+async def _taken(agent_os: AgentOS, run_id: str) -> bool:
+    """Whether a run with this id started already (in flight, or ended), here or anywhere on the cluster."""
+    try:
+        if await aask_supervisor("known", run_id):
+            return True
+    except Exception as exc:
+        raise HTTPException(
+            status_code=503, detail=f"cannot reach kern's supervisor: {type(exc).__name__}"
+        ) from exc
+    return agent_os.db is not None and await in_db(agent_os.db.get_run, run_id) is not None
 
 
 def _owner(run: RunOutput) -> tuple[Kind, str]:

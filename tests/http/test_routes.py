@@ -242,3 +242,30 @@ def test_bad_run_input_is_422_with_a_clear_message(client: httpx.Client, api: Ke
     assert api.process.poll() is None
     ok = client.post(url, data={"message": "Still there?", "stream": "false"})
     assert ok.status_code == 200 and ok.json()["status"] == "COMPLETED"
+
+
+def test_a_run_id_is_used_once_a_reused_one_is_409_and_changes_nothing(client: httpx.Client) -> None:
+    run_id = new_id()
+    first = {"message": "Hello", "stream": "false", "run_id": run_id, "session_id": "owner-session"}
+    assert client.post("/agents/writer/runs", data=first).status_code == 200
+    again = {"message": "Take it over", "stream": "false", "run_id": run_id, "session_id": "thief-session"}
+    for path in ("/agents/writer/runs", "/teams/quick-team/runs"):
+        taken = client.post(path, data=again)
+        assert taken.status_code == 409, taken.text
+        assert run_id in taken.json()["detail"]
+    stored = client.get(f"/agents/writer/runs/{run_id}").json()
+    assert (stored["input"], stored["session_id"]) == ("Hello", "owner-session")
+    assert client.get("/sessions/thief-session").status_code == 404
+
+
+def test_a_run_id_in_flight_cannot_be_taken_either(client: httpx.Client) -> None:
+    run_id = new_id()
+    with client.stream(
+        "POST", "/agents/slow-writer/runs", data={"message": "Go", "run_id": run_id}
+    ) as stream:
+        lines = stream.iter_lines()
+        assert next(line for line in lines if line == "event: RunContent")  # it is streaming
+        taken = client.post("/agents/slow-writer/runs", data={"message": "Mine", "run_id": run_id})
+        assert taken.status_code == 409, taken.text
+        assert client.post(f"/agents/slow-writer/runs/{run_id}/cancel").json()["cancelled"] is True
+        assert [line for line in lines if line.startswith("event:")][-1] == "event: RunCancelled"
