@@ -10,7 +10,7 @@ import asyncio
 import functools
 import gc
 import time
-from collections import OrderedDict
+from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -63,7 +63,7 @@ class _ComponentActor:
         self._links: dict[str, _Link] = {}
         self._reaper: asyncio.Task[None] | None = None
         self._retiring = False
-        self._recently_ended: OrderedDict[str, None] = OrderedDict()
+        self._recently_ended: deque[str] = deque(maxlen=ENDED_REMEMBERED)
         self._lag_ms = 0.0
         self._cpu_since = (time.monotonic(), time.process_time())
         self._lag_probe: asyncio.Task[None] | None = None
@@ -98,8 +98,7 @@ class _ComponentActor:
         finally:
             if self._links.get(link_id) is link:
                 del self._links[link_id]
-            for run_id in list(link.runs):
-                self._host.cancel(run_id)
+            self._cancel_runs(link)
 
     def start(self, link_id: str, runs: list[tuple[AgentSpec | TeamSpec, RunRequest]]) -> list[str | None]:
         """Start runs whose frames go to the consumer's link (all it started in one tick, in one call);
@@ -137,11 +136,14 @@ class _ComponentActor:
             for link_id, link in list(self._links.items()):
                 if link.heard < silent_since:
                     del self._links[link_id]
-                    for run_id in list(link.runs):
-                        self._host.cancel(run_id)
+                    self._cancel_runs(link)
                     link.outbox.close()
                 else:
                     link.outbox.ping()
+
+    def _cancel_runs(self, link: _Link) -> None:
+        for run_id in list(link.runs):
+            self._host.cancel(run_id)
 
     async def run_to_completion(self, spec: AgentSpec | TeamSpec, request: RunRequest) -> RunOutput:
         """Execute one run and return its record (for non-streaming callers)."""
@@ -188,9 +190,7 @@ class _ComponentActor:
 
     def _ended(self, run_id: str, _: object) -> None:
         """A run ended: the supervisor hears it, and so does a restarted one, from `ended`."""
-        self._recently_ended[run_id] = None
-        if len(self._recently_ended) > ENDED_REMEMBERED:
-            self._recently_ended.popitem(last=False)
+        self._recently_ended.append(run_id)
         self._finishes.post(run_id)
 
     def ended(self) -> list[str]:

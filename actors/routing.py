@@ -162,14 +162,15 @@ class Router:
             mine_then = dict(self._mine)
             config = None if self._configured else self.config
         try:
-            ref: ray.ObjectRef[list[Route] | None] = supervisor().pool.remote(self.config.name, config)
+            asked = supervisor()
+            ref: ray.ObjectRef[list[Route] | None] = asked.pool.remote(self.config.name, config)
         except Exception:
             with self._lock:
                 self._fetching_since = None
             return
-        ref.future().add_done_callback(lambda done: self._take(done, mine_then))
+        ref.future().add_done_callback(lambda done: self._take(done, mine_then, asked))
 
-    def _take(self, done: Future[list[Route] | None], mine_then: dict[str, int]) -> None:
+    def _take(self, done: Future[list[Route] | None], mine_then: dict[str, int], asked: ActorHandle) -> None:
         """The table arrives (on Ray's thread: nothing here may block)."""
         with self._lock:
             self._fetching_since = None
@@ -183,7 +184,7 @@ class Router:
                 routes = done.result()
             except Exception as exc:  # the supervisor is away (restarting): keep the table, ask again soon
                 if isinstance(exc, ActorDiedError):  # killed for good: the next request makes a new one
-                    forget_supervisor()
+                    forget_supervisor(asked)
                 self._ask_again(RETRY_SECONDS)
                 return
             if routes is None:  # it forgot the pool (it was restarted): tell it the settings again

@@ -87,12 +87,12 @@ def supervisor(*, refresh: bool = False) -> ActorHandle:
         return _supervisor
 
 
-def forget_supervisor(handle: ActorHandle | None = None) -> None:
-    """The supervisor (behind `handle`, if given) is gone for good (killed): the next `supervisor()`
-    finds or makes a new one."""
+def forget_supervisor(handle: ActorHandle) -> None:
+    """The supervisor behind `handle` is gone for good (killed): the next `supervisor()` finds or makes
+    a new one."""
     global _supervisor
     with _lock:
-        if handle is None or _supervisor is handle:
+        if _supervisor is handle:
             _supervisor = None
 
 

@@ -112,9 +112,7 @@ class Supervisor:
     async def cancel(self, run_id: str) -> bool:
         """Cancel a run and everything under it. True only if the run will end cancelled (its actor said
         so, or it had not started and now never will); idempotent."""
-        self._recover()
-        assert self._recovery is not None
-        await asyncio.wait({self._recovery}, timeout=RECOVERY_SECONDS)
+        await self._recovered()
         run = self._live.get(run_id)
         if run is None:
             if run_id in self._finished:
@@ -164,6 +162,13 @@ class Supervisor:
         if self._recovery is None:
             self._recovery = asyncio.create_task(self._relearn_runs())
 
+    async def _recovered(self) -> None:
+        """Wait (bounded) until the runs in flight are relearned, so an answer about a run is exact."""
+        self._recover()
+        assert self._recovery is not None
+        if not self._recovery.done():  # (the cancel path: no extra loop turn once recovered)
+            await asyncio.wait({self._recovery}, timeout=RECOVERY_SECONDS)
+
     async def _relearn_runs(self) -> None:
         loop = asyncio.get_running_loop()
         try:
@@ -206,9 +211,7 @@ class Supervisor:
 
     async def known(self, run_id: str) -> bool:
         """Whether a run with this id was announced, is in flight or has ended: its id is taken."""
-        self._recover()
-        assert self._recovery is not None
-        await asyncio.wait({self._recovery}, timeout=RECOVERY_SECONDS)
+        await self._recovered()
         return run_id in self._pending or run_id in self._live or run_id in self._finished
 
     def sizes(self) -> dict[str, int]:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from kern.db.sqlite import SqliteDb
 from kern.model_server import ModelServer
 from kern.models.openai import OpenAIChat, OpenAIResponses
 from kern.models.openai.client import OpenAIModel
-from kern.run.agent import RunOutput
+from kern.run.agent import RunEvent, RunOutput
 from kern.run.base import BaseRunEvent
 from kern.run.events import is_terminal
 
@@ -48,6 +48,15 @@ def names(events: list[Any]) -> list[str]:
             continue
         out.append(name)
     return out
+
+
+def until_member_content(stream: Iterator[Any], events: list[Any], count: int = 3) -> None:
+    """Read the stream into `events` until the member has streamed `count` pieces of its answer."""
+    for event in stream:
+        events.append(event)
+        if sum(e.event == RunEvent.run_content for e in events) >= count:
+            return
+    raise AssertionError(f"the stream ended early: {names(events)}")
 
 
 def assert_one_terminal_last(events: list[BaseRunEvent], run_id: str) -> BaseRunEvent:

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -29,7 +29,7 @@ from kern.run.agent import RunEvent
 from kern.run.base import RunStatus
 from kern.run.team import TeamRunEvent
 from kern.team import Team
-from tests.support import SlowFinalDb, assert_one_terminal_last, model, names
+from tests.support import SlowFinalDb, assert_one_terminal_last, model, names, until_member_content
 
 pytestmark = pytest.mark.usefixtures("ray_session")
 
@@ -43,15 +43,6 @@ def slow_team(server: ModelServer, name: str, **options: Any) -> Team:
 def quick_team(server: ModelServer, name: str) -> Team:
     """The same team (same actors) with a member that answers at once."""
     return Team(name=name, members=[Agent(name=f"{name} Writer", model=model(server))], model=model(server))
-
-
-def until_member_content(stream: Iterator[Any], events: list[Any], count: int = 3) -> None:
-    """Read the stream until the member has streamed `count` pieces of its answer."""
-    for event in stream:
-        events.append(event)
-        if sum(e.event == RunEvent.run_content for e in events) >= count:
-            return
-    raise AssertionError(f"the stream ended early: {names(events)}")
 
 
 def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> float:

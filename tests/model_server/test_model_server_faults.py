@@ -99,16 +99,7 @@ def test_drop_breaks_the_stream(client: openai.OpenAI, model_server: ModelServer
     model_server.add_fault("drop", after_words=4)
     received: list[str] = []
     with pytest.raises(openai.APIConnectionError) as info:
-        if api == "responses":
-            for event in client.responses.create(model="kern-mock", input="hi", stream=True):
-                if event.type == "response.output_text.delta":
-                    received.append(event.delta)
-        else:
-            stream = client.chat.completions.create(
-                model="kern-mock", messages=[{"role": "user", "content": "hi"}], stream=True
-            )
-            for chunk in stream:
-                received.append(chunk.choices[0].delta.content or "")
+        read_text(client, api, received)
     # The SDK surfaces the cut as APIConnectionError caused by httpx's RemoteProtocolError.
     assert "incomplete chunked read" in str(info.value.__cause__)
     assert "".join(received) == "Once upon a time"
@@ -147,16 +138,7 @@ def test_stall_goes_silent_mid_stream_until_the_client_leaves(model_server: Mode
     received: list[str] = []
     with openai.OpenAI(base_url=model_server.base_url, api_key="test", max_retries=0, timeout=0.5) as client:
         with pytest.raises(openai.APITimeoutError):
-            if api == "responses":
-                for event in client.responses.create(model="kern-mock", input="hi", stream=True):
-                    if event.type == "response.output_text.delta":
-                        received.append(event.delta)
-            else:
-                stream = client.chat.completions.create(
-                    model="kern-mock", messages=[{"role": "user", "content": "hi"}], stream=True
-                )
-                for chunk in stream:
-                    received.append(chunk.choices[0].delta.content or "")
+            read_text(client, api, received)
     assert "".join(received) == "Once upon a time"
     record = model_server.wait_for_disconnect(timeout=2)
     assert (record.status, record.fault, record.words_sent) == ("disconnected", "stall", 4)
@@ -236,3 +218,17 @@ def test_admin_routes(model_server: ModelServer, client: openai.OpenAI) -> None:
         assert logged[1]["body"]["input"] == "hi" and logged[1]["words_sent"] == 4
         assert admin.delete("/admin/requests").status_code == 204
         assert admin.get("/admin/requests").json() == []
+
+
+def read_text(client: openai.OpenAI, api: str, received: list[str]) -> None:
+    """Stream a reply through the SDK (Responses or Chat Completions), its text pieces into `received`."""
+    if api == "responses":
+        for event in client.responses.create(model="kern-mock", input="hi", stream=True):
+            if event.type == "response.output_text.delta":
+                received.append(event.delta)
+    else:
+        stream = client.chat.completions.create(
+            model="kern-mock", messages=[{"role": "user", "content": "hi"}], stream=True
+        )
+        for chunk in stream:
+            received.append(chunk.choices[0].delta.content or "")

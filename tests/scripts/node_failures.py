@@ -12,7 +12,6 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import ray
@@ -25,7 +24,7 @@ from kern.run.agent import RunEvent
 from kern.run.events import is_terminal
 from kern.run.team import TeamRunEvent
 from kern.team import Team
-from tests.support import assert_one_terminal_last, model, names
+from tests.support import assert_one_terminal_last, model, names, until_member_content
 
 
 def main() -> None:
@@ -153,14 +152,6 @@ def run_checks(server: ModelServer, cluster: Cluster, team_node: Any, member_nod
     print(
         f"OK member node lost: member RunError, team completes in {time.monotonic() - lost:.1f} s", flush=True
     )
-
-
-def until_member_content(stream: Iterator[Any], events: list[Any], count: int = 3) -> None:
-    for event in stream:
-        events.append(event)
-        if sum(e.event == RunEvent.run_content for e in events) >= count:
-            return
-    raise AssertionError(f"the stream ended early: {names(events)}")
 
 
 def freeze(node: Any) -> list[int]:
