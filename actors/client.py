@@ -17,6 +17,7 @@ from ray.exceptions import RayActorError, RayError
 from actors import link, routing
 from actors.batching import CallRejected
 from actors.link import IDLE_TIMEOUT_SECONDS, START_TIMEOUT_SECONDS, ReplicaUnavailable
+from actors.owners import RunOwner
 from actors.routing import Placement, Router
 from actors.runtime import aask_supervisor, ask_supervisor, attach_ray, supervisor
 from kern.db import writer
@@ -24,6 +25,7 @@ from kern.engine import inbox
 from kern.engine.events import event_after, failure_event
 from kern.engine.frames import FrameDecoder
 from kern.engine.inbox import AsyncInbox, LinkBroken, ThreadInbox
+from kern.errors import describe
 from kern.run.agent import RunOutput, RunStartedEvent
 from kern.run.base import BaseRunEvent, RunStatus
 from kern.run.events import is_terminal
@@ -47,7 +49,7 @@ def stream_run(router: Router, spec: ComponentSpec, request: RunRequest) -> Iter
     The frames come over this process's link to the replica, read on a background event loop.
     """
     watch = _RunWatch(spec, request)
-    supervisor().expect.remote(request.run_id)
+    supervisor().expect.remote(request.run_id, RunOwner.of(spec, request))
     loop = link.background_loop()
     placed: routing.PlacedRun | None = None
     decoder = FrameDecoder()
@@ -89,7 +91,7 @@ async def astream_run(
 ) -> AsyncIterator[BaseRunEvent]:
     """The async twin of `stream_run`: the link is read on the caller's own event loop."""
     watch = _RunWatch(spec, request)
-    supervisor().expect.remote(request.run_id)
+    supervisor().expect.remote(request.run_id, RunOwner.of(spec, request))
     placed: routing.PlacedRun | None = None
     decoder = FrameDecoder()
     try:
@@ -144,7 +146,7 @@ def _walk_away(handle: ActorHandle, run_id: str) -> None:
 
 def run_to_completion(router: Router, spec: ComponentSpec, request: RunRequest) -> RunOutput:
     """Run on one of the component's replicas and return the record; an interrupted caller cancels it."""
-    supervisor().expect.remote(request.run_id)
+    supervisor().expect.remote(request.run_id, RunOwner.of(spec, request))
     placement = Placement(router)
     while True:
         lease = placement.pick()
@@ -165,7 +167,7 @@ def run_to_completion(router: Router, spec: ComponentSpec, request: RunRequest) 
 
 async def arun_to_completion(router: Router, spec: ComponentSpec, request: RunRequest) -> RunOutput:
     """The async twin of `run_to_completion`."""
-    supervisor().expect.remote(request.run_id)
+    supervisor().expect.remote(request.run_id, RunOwner.of(spec, request))
     placement = Placement(router)
     while True:
         lease = placement.pick()
@@ -207,11 +209,13 @@ def cancel_run(run_id: str, *, wait: bool = True) -> bool:
     return bool(ask_supervisor("cancel", run_id, wait_seconds=CANCEL_TIMEOUT_SECONDS))
 
 
-async def acancel_run(run_id: str) -> bool:
-    """The async twin of `cancel_run`."""
+async def acancel_run(run_id: str, claim: RunOwner | None = None) -> bool | None:
+    """The async twin of `cancel_run`; with a `claim`, None (and nothing cancelled) if the run is known to
+    be another agent's, team's, session's or user's."""
     if not ray.is_initialized() and not await asyncio.to_thread(attach_ray):
         return False
-    return bool(await aask_supervisor("cancel", run_id, wait_seconds=CANCEL_TIMEOUT_SECONDS))
+    answer = await aask_supervisor("cancel", run_id, claim, wait_seconds=CANCEL_TIMEOUT_SECONDS)
+    return None if answer is None else bool(answer)
 
 
 class _RunWatch:
@@ -272,5 +276,5 @@ class _RunWatch:
             writer.enqueue(self.spec.db, record)
 
     def _reason(self, exc: BaseException | None) -> str:
-        reason = f"{type(exc).__name__}: {exc}" if exc else "the stream ended without a terminal event"
+        reason = describe(exc) if exc else "the stream ended without a terminal event"
         return f"Lost the run's actor {self.spec.id!r}: {reason}"

@@ -8,11 +8,12 @@ import logging
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import ray
 from ray.actor import ActorHandle
 
+from actors.owners import RunOwner
 from actors.pools import PoolConfig, Pools, PoolStatus, Route
 
 log = logging.getLogger(__name__)
@@ -22,14 +23,20 @@ PRE_CANCEL_SECONDS = 300.0
 PENDING_SECONDS = 300.0
 """How long a run announced by its caller counts as pending before its actor registers it."""
 REMEMBERED = 100_000
-"""The most run ids kept in each of the tables of ended, pending and early-cancelled runs (the oldest
-go first): a flood of cancels of unknown ids cannot grow the supervisor without bound."""
+"""The most run ids kept in each of the tables of ended, pending and early-cancelled runs and of owners
+(the oldest go first): a flood of cancels of unknown ids cannot grow the supervisor without bound."""
 ACK_TIMEOUT_SECONDS = 5.0
 OWNER_ACK_SECONDS = 2.0
 """How long the owner of a cancelled run has to answer before its members' actors are told directly."""
 RECOVERY_SECONDS = 5.0
 """After a (re)start, how long the supervisor asks the replicas for their runs in flight, and how long
 a cancel waits for that answer."""
+
+
+class _PreCancel(NamedTuple):
+    expires: float
+    claim: RunOwner | None
+    """Whose run the cancel was asked for (None: anyone's): it stops only a run of that owner."""
 
 
 @dataclass
@@ -57,9 +64,10 @@ class Supervisor:
 
     def __init__(self, namespace: str) -> None:
         self._live: dict[str, _LiveRun] = {}
-        self._pre_cancelled: OrderedDict[str, float] = OrderedDict()
+        self._pre_cancelled: OrderedDict[str, _PreCancel] = OrderedDict()
         self._pending: OrderedDict[str, float] = OrderedDict()
         self._finished: OrderedDict[str, None] = OrderedDict()
+        self._owners: OrderedDict[str, RunOwner] = OrderedDict()
         self._pools = Pools(_create_replica, _existing_replicas, self._owner_lost)
         self._recovery: asyncio.Task[None] | None = None
         from actors.runtime import use_namespace  # (runtime imports this module)
@@ -67,9 +75,12 @@ class Supervisor:
         use_namespace(namespace)  # the replicas it makes live beside it, and find it by name
         gc.freeze()  # a full collection skips the start-up objects: no ~50 ms pauses on the cancel path
 
-    async def expect(self, run_id: str) -> None:
-        """A caller is about to start this run: until its actor registers it, a cancel counts as in flight."""
+    async def expect(self, run_id: str, owner: RunOwner | None = None) -> None:
+        """A caller is about to start this run of `owner`: until its actor registers it, a cancel counts as
+        in flight; a cancel that names an owner (an HTTP route, a user) stops it only if it is theirs."""
         self._recover()
+        if owner is not None:
+            _remember(self._owners, run_id, owner)
         if run_id not in self._live and run_id not in self._finished:
             _remember(self._pending, run_id, time.monotonic() + PENDING_SECONDS)
 
@@ -91,7 +102,9 @@ class Supervisor:
     def _register(self, run_id: str, owner: ActorHandle, parent_run_id: str | None) -> bool:
         self._pending.pop(run_id, None)
         parent = self._live.get(parent_run_id) if parent_run_id else None
-        if self._pre_cancelled.pop(run_id, None) is not None or (parent is not None and parent.cancelled):
+        early = self._pre_cancelled.pop(run_id, None)
+        cancelled_early = early is not None and self._may_cancel(early.claim, run_id)
+        if cancelled_early or (parent is not None and parent.cancelled):
             self._mark_finished(run_id)
             return False
         self._adopt(run_id, owner, parent_run_id)
@@ -109,15 +122,18 @@ class Supervisor:
             self._live[run.parent_run_id].children.discard(run_id)
         self._mark_finished(run_id)
 
-    async def cancel(self, run_id: str) -> bool:
+    async def cancel(self, run_id: str, claim: RunOwner | None = None) -> bool | None:
         """Cancel a run and everything under it. True only if the run will end cancelled (its actor said
-        so, or it had not started and now never will); idempotent."""
+        so, or it had not started and now never will); idempotent. With a `claim`, None if the run is
+        known to belong to another agent, team, session or user (nothing is cancelled)."""
         await self._recovered()
+        if not self._may_cancel(claim, run_id):
+            return None
         run = self._live.get(run_id)
         if run is None:
             if run_id in self._finished:
                 return False
-            _remember(self._pre_cancelled, run_id, time.monotonic() + PRE_CANCEL_SECONDS)
+            _remember(self._pre_cancelled, run_id, _PreCancel(time.monotonic() + PRE_CANCEL_SECONDS, claim))
             return self._pending.pop(run_id, None) is not None
         if run.cancelled:
             return True
@@ -137,6 +153,14 @@ class Supervisor:
             asking.cancel()
             return False
         return asking.exception() is None and bool(asking.result())
+
+    def _may_cancel(self, claim: RunOwner | None, run_id: str) -> bool:
+        owner = self._owners.get(run_id)
+        return claim is None or owner is None or claim.admits(owner)
+
+    def owner(self, run_id: str) -> RunOwner | None:
+        """Whose run this is, if its caller said so (lately: the table holds the newest `REMEMBERED`)."""
+        return self._owners.get(run_id)
 
     def _cancel_directly(self, run_ids: list[str]) -> None:
         """Tell each run's own actor to cancel it (its parent's actor cannot); not waited for."""
@@ -221,6 +245,7 @@ class Supervisor:
             "finished": len(self._finished),
             "pending": len(self._pending),
             "pre_cancelled": len(self._pre_cancelled),
+            "owners": len(self._owners),
         }
 
     def live_runs(self) -> dict[str, str | None]:
@@ -241,9 +266,10 @@ class Supervisor:
 
     def _forget_expired(self) -> None:
         now = time.monotonic()
-        for table in (self._pre_cancelled, self._pending):
-            while table and next(iter(table.values())) < now:  # oldest first: expiries only grow
-                table.popitem(last=False)
+        while self._pending and next(iter(self._pending.values())) < now:  # oldest first
+            self._pending.popitem(last=False)
+        while self._pre_cancelled and next(iter(self._pre_cancelled.values())).expires < now:
+            self._pre_cancelled.popitem(last=False)
 
 
 def _ignore_failure(done: asyncio.Future[Any]) -> None:

@@ -140,7 +140,7 @@ class Component:
 
     async def acancel_run(self, run_id: str) -> bool:
         """The async twin of `cancel_run`."""
-        return await client.acancel_run(run_id)
+        return bool(await client.acancel_run(run_id))
 
 
 def _members_first(spec: AgentSpec | TeamSpec) -> list[AgentSpec | TeamSpec]:

@@ -66,6 +66,9 @@ def test_team_actor_killed_mid_stream_ends_with_team_run_error(server: ModelServ
     final = events[-1]
     assert final.event == TeamRunEvent.run_error and final.error_type == "ActorLost"
     assert "Lost the run's actor 'fragile-team'" in final.content
+    assert "\n" not in final.content, "one line: no traceback"
+    for internal in ("Traceback", "pid=", "ip=", "actor_id", ".py"):
+        assert internal not in final.content, final.content
     assert final.run_id == events[0].run_id
     assert team.run("Write again").status is RunStatus.completed, "a new team actor serves the next run"
     assert_one_terminal_last([e for e in events if e.run_id == final.run_id], final.run_id)

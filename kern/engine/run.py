@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from kern.db import reader, writer
 from kern.db.base import DatabaseError
 from kern.engine.context import RunContext
+from kern.errors import describe
 from kern.messages import Message
 from kern.models.base import ModelError
 from kern.run.agent import RunOutput
@@ -88,7 +89,7 @@ async def execute_run(ctx: RunContext, body: RunBody, gate: Gate | None = None) 
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, ModelError | EmptyInputError):
         return str(exc)
-    return f"{type(exc).__name__}: {exc}"
+    return describe(exc)
 
 
 async def _initial_messages(ctx: RunContext) -> list[Message]:

@@ -12,6 +12,7 @@ from kern.engine.gather import gather_all
 from kern.engine.loop import model_loop
 from kern.engine.members import MemberTracker
 from kern.engine.run import RunBody
+from kern.errors import describe
 from kern.specs import AgentSpec, RunRequest, TeamSpec
 from kern.tools import Function
 
@@ -136,7 +137,7 @@ async def _pump(ctx: RunContext, stream: AsyncIterator[list[Frame]], tracker: Me
     except TimeoutError as exc:
         tracker.fail(f"the member's stream went silent: {exc}", "MemberSilent")
     except Exception as exc:
-        tracker.fail(f"the member's stream broke: {type(exc).__name__}: {exc}", "MemberLost")
+        tracker.fail(f"the member's stream broke: {describe(exc)}", "MemberLost")
     tracker.fail("the member's stream ended without a terminal event", "MemberLost")
 
 

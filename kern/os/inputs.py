@@ -2,25 +2,30 @@
 
 from __future__ import annotations
 
-import json
+import re
 from typing import Any
 
 from fastapi import HTTPException, Request
 from pydantic import BaseModel, Field
 
+from kern.os.limits import ID_PATTERN, ID_RULE, InvalidJson, parse_json, require_text
+
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off"})
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+NOT_BLANK = r"[^ \t\n\r]"
+_IDS = re.compile(ID_PATTERN)
 
 
 class RunInput(BaseModel):
     """The body of `POST .../runs`: form fields (urlencoded or multipart) or a JSON object."""
 
-    message: str = Field(min_length=1)
+    message: str = Field(min_length=1, pattern=NOT_BLANK)
+    """Any text with something besides spaces, tabs and line breaks (the request's size is capped)."""
     stream: bool = True
-    session_id: str | None = None
-    user_id: str | None = None
-    run_id: str | None = None
+    session_id: str | None = Field(default=None, pattern=ID_PATTERN)
+    user_id: str | None = Field(default=None, pattern=ID_PATTERN)
+    run_id: str | None = Field(default=None, pattern=ID_PATTERN)
     """Optional; a fresh id is made when absent. Returned in the `X-Run-Id` header either way."""
 
 
@@ -50,6 +55,8 @@ async def read_run_input(request: Request) -> RunInput:
 async def _form_fields(request: Request) -> dict[str, Any]:
     try:
         form = await request.form()
+    except HTTPException:  # (the body is too large)
+        raise
     except Exception as exc:  # malformed multipart or urlencoded body
         detail = getattr(exc, "detail", None) or str(exc) or type(exc).__name__
         raise invalid(f"invalid form data: {detail}") from exc
@@ -67,9 +74,9 @@ async def _json_fields(request: Request) -> dict[str, Any]:
     if not body.strip():
         raise invalid('the JSON body is empty: send an object such as {"message": "..."}')
     try:
-        data = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise invalid(f"invalid JSON body: {exc}") from exc
+        data = parse_json(body)
+    except InvalidJson as exc:
+        raise invalid(str(exc)) from None
     if not isinstance(data, dict):
         raise invalid(f"the JSON body must be an object, got {type(data).__name__}")
     return data
@@ -81,15 +88,27 @@ def _validate(fields: dict[str, Any]) -> RunInput:
         raise invalid("message is required")
     if not isinstance(message, str):
         raise invalid(f"message must be a string, got {type(message).__name__}")
-    if not message.strip():
-        raise invalid("message must not be empty")
+    if not message.strip(" \t\n\r"):
+        raise invalid("message must not be empty or only spaces and line breaks")
+    try:
+        require_text(message, "message")
+    except InvalidJson as exc:
+        raise invalid(str(exc)) from None
     optional: dict[str, str | None] = {}
     for key in ("session_id", "user_id", "run_id"):
         value = fields.get(key)
         if value is not None and not isinstance(value, str):
             raise invalid(f"{key} must be a string, got {type(value).__name__}")
-        optional[key] = (value.strip() or None) if isinstance(value, str) else None
+        optional[key] = valid_id(key, value) if value else None
     return RunInput(message=message, stream=_as_bool(fields.get("stream", True)), **optional)
+
+
+def valid_id(name: str, value: str) -> str:
+    """`value` if it matches `ID_PATTERN`; a 422 naming the field and the rule otherwise."""
+    if not _IDS.fullmatch(value):
+        shown = value if len(value) <= 40 else f"{value[:40]}..."
+        raise invalid(f"{name} must be {ID_RULE}, got {shown!a}")
+    return value
 
 
 def _as_bool(value: Any) -> bool:

@@ -4,20 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 from collections.abc import Awaitable, Callable
 from functools import partial, wraps
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, HTTPException, Path, Request, Response
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
+from actors import client
+from actors.owners import RunOwner
 from actors.runtime import aask_supervisor
 from kern.component import Component
 from kern.engine.events import failure_event
+from kern.errors import describe
 from kern.os.agentos import AgentOS, ComponentNotFound, Kind
 from kern.os.disconnect import ClientGone, unless_disconnected
 from kern.os.inputs import RunInput, read_run_input
-from kern.os.schemas import AgentInfo, CancelResult, TeamInfo, agent_info, team_info
+from kern.os.limits import ID_PATTERN, ID_RULE
+from kern.os.schemas import AgentInfo, CancelResult, TeamInfo, agent_info, answers, team_info
 from kern.os.sse import EventStreamResponse
 from kern.os.storage import in_db, require_db
 from kern.run.agent import RunOutput
@@ -26,6 +31,14 @@ from kern.run.team import TeamRunOutput
 from kern.specs import TeamSpec, new_id
 
 R = TypeVar("R")
+logger = logging.getLogger("kern.os")
+RunId = Annotated[str, Path(pattern=ID_PATTERN, description=f"The run's id: {ID_RULE}")]
+SessionClaim = Annotated[
+    str | None, Query(pattern=ID_PATTERN, description="If given, the run must be of this session")
+]
+UserClaim = Annotated[
+    str | None, Query(pattern=ID_PATTERN, description="If given, the run must be this user's")
+]
 CLIENT_CLOSED_REQUEST = 499
 """Status logged for a non-streaming run whose client left (nobody receives it)."""
 
@@ -52,7 +65,7 @@ def component_router(agent_os: AgentOS, kind: Kind) -> APIRouter:
     async def list_components() -> list[AgentInfo]:
         return [describe(c) for c in (agent_os.teams if kind == "team" else agent_os.agents).values()]
 
-    @router.get(f"/{{{kind}_id}}", response_model=info_model, summary=f"Get a {kind}")
+    @router.get(f"/{{{kind}_id}}", response_model=info_model, summary=f"Get a {kind}", responses=answers(404))
     @named
     async def get_component(component_id: str) -> AgentInfo:
         return describe(find(component_id))
@@ -67,7 +80,10 @@ def component_router(agent_os: AgentOS, kind: Kind) -> APIRouter:
             "is in the `X-Run-Id` header. A client that disconnects cancels the run."
         ),
         response_model=output_model,
-        responses={200: {"content": {"text/event-stream": {}}}, 404: {}, 409: {}, 422: {}},
+        responses={
+            200: {"content": {"text/event-stream": {}}},
+            **answers(404, 409, 413, 415, 422, 500, 503),
+        },
         openapi_extra={"requestBody": _request_body()},
     )
     @named
@@ -102,7 +118,9 @@ def component_router(agent_os: AgentOS, kind: Kind) -> APIRouter:
         except ClientGone:
             return Response(status_code=CLIENT_CLOSED_REQUEST, headers=headers)
         except Exception as exc:
-            raise HTTPException(status_code=500, detail=f"{kind} run {run_id} failed: {exc}") from exc
+            logger.exception("%s run %s failed", kind, run_id)
+            detail = f"{kind} run {run_id} failed: {describe(exc)}"
+            raise HTTPException(status_code=500, detail=detail) from exc
         return JSONResponse(output.model_dump(mode="json"), headers=headers)
 
     @router.post(
@@ -112,29 +130,47 @@ def component_router(agent_os: AgentOS, kind: Kind) -> APIRouter:
         description=(
             "Cancels the run and its member runs wherever they execute on the Ray cluster (any server or "
             "process may have started it). `cancelled` says whether it was in flight; a cancel of an id not "
-            "yet started is remembered for a while, so that run never starts."
+            "yet started is remembered for a while, so that run never starts. A run of another agent or "
+            "team, or of another session or user than those given, answers 404 and is not cancelled."
         ),
+        responses=answers(404, 422, 503),
     )
     @named
-    async def cancel_run(component_id: str, run_id: str) -> CancelResult:
-        component = find(component_id)
+    async def cancel_run(
+        component_id: str, run_id: RunId, session_id: SessionClaim = None, user_id: UserClaim = None
+    ) -> CancelResult:
+        find(component_id)
+        claim = RunOwner(kind, component_id, session_id, user_id)
         try:
-            cancelled = await component.acancel_run(run_id)
+            owner = await aask_supervisor("owner", run_id)
+            if owner is None and agent_os.db is not None:  # (the supervisor restarted, or the run is old)
+                stored = await in_db(agent_os.db.get_run, run_id)
+                owner = _owner(stored) if stored is not None else None
+            cancelled = None if owner and not claim.admits(owner) else await client.acancel_run(run_id, claim)
+        except HTTPException:
+            raise
         except Exception as exc:
-            detail = f"cannot reach kern's supervisor to cancel {run_id!r}: {type(exc).__name__}: {exc}"
+            detail = f"cannot reach kern's supervisor to cancel {run_id!r}: {describe(exc)}"
             raise HTTPException(status_code=503, detail=detail) from exc
+        if cancelled is None:
+            raise HTTPException(status_code=404, detail=_not_found(kind, component_id, run_id, claim))
         return CancelResult(run_id=run_id, cancelled=cancelled)
 
     @router.get(
-        f"/{{{kind}_id}}/runs/{{run_id}}", response_model=output_model, summary=f"Get a stored {kind} run"
+        f"/{{{kind}_id}}/runs/{{run_id}}",
+        response_model=output_model,
+        summary=f"Get a stored {kind} run",
+        responses=answers(404, 422, 503),
     )
     @named
-    async def get_run(component_id: str, run_id: str) -> Response:
+    async def get_run(
+        component_id: str, run_id: RunId, session_id: SessionClaim = None, user_id: UserClaim = None
+    ) -> Response:
         find(component_id)
+        claim = RunOwner(kind, component_id, session_id, user_id)
         stored = await in_db(require_db(agent_os).get_run, run_id)
-        if stored is None or _owner(stored) != (kind, component_id):
-            detail = f"run {run_id!r} of {kind} {component_id!r} not found"
-            raise HTTPException(status_code=404, detail=detail)
+        if stored is None or not claim.admits(_owner(stored)):
+            raise HTTPException(status_code=404, detail=_not_found(kind, component_id, run_id, claim))
         return JSONResponse(stored.model_dump(mode="json"))
 
     return router
@@ -165,7 +201,7 @@ async def _ready(component: Component) -> None:
         await asyncio.to_thread(component.actor)
     except Exception as exc:
         raise HTTPException(
-            status_code=503, detail=f"cannot start the actor of {component.id!r}: {type(exc).__name__}: {exc}"
+            status_code=503, detail=f"cannot start the actor of {component.id!r}: {describe(exc)}"
         ) from exc
 
 
@@ -181,8 +217,17 @@ async def _taken(agent_os: AgentOS, run_id: str) -> bool:
     return agent_os.db is not None and await in_db(agent_os.db.get_run, run_id) is not None
 
 
-def _owner(run: RunOutput) -> tuple[Kind, str]:
-    return ("team", run.team_id) if isinstance(run, TeamRunOutput) else ("agent", run.agent_id)
+def _owner(run: RunOutput) -> RunOwner:
+    if isinstance(run, TeamRunOutput):
+        return RunOwner("team", run.team_id or "", run.session_id, run.user_id)
+    return RunOwner("agent", run.agent_id or "", run.session_id, run.user_id)
+
+
+def _not_found(kind: Kind, component_id: str, run_id: str, claim: RunOwner) -> str:
+    """The same answer whether the run does not exist or is someone else's."""
+    named = (("session", claim.session_id), ("user", claim.user_id))
+    of = "".join(f" in {what} {value!r}" for what, value in named if value)
+    return f"run {run_id!r} of {kind} {component_id!r}{of} not found"
 
 
 def _failure(
@@ -198,7 +243,7 @@ def _failure(
         f"{key}_id": component.id,
         f"{key}_name": component.name,
     }
-    message = f"the run's stream failed: {type(exc).__name__}: {exc}"
+    message = f"the run's stream failed: {describe(exc)}"
     return failure_event(is_team, identity, message, "ServerError")
 
 

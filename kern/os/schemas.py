@@ -107,3 +107,25 @@ def _common(spec: ComponentSpec) -> dict[str, Any]:
         "model": spec.model.id,
         "tools": [tool.name for tool in spec.tools],
     }
+
+
+class ErrorDetail(BaseModel):
+    """Every error answer: one sentence naming the problem, or FastAPI's list of invalid fields."""
+
+    detail: str | list[dict[str, Any]]
+
+
+_ANSWERS = {
+    404: "No such agent, team, run or session here, or not of the given session or user",
+    409: "The client-chosen run id is taken: a run id is used once",
+    413: "The request body is larger than the cap (KERN_MAX_REQUEST_BYTES, 1 MiB by default)",
+    415: "The body is neither form fields nor a JSON object",
+    422: "An invalid field, id, or JSON body (too deep, a huge integer, not UTF-8)",
+    500: "The run failed in this server (the server log has the details)",
+    503: "kern's supervisor, the component's actor or the database cannot be reached; retry",
+}
+
+
+def answers(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """The error answers of a route, for the OpenAPI document."""
+    return {code: {"model": ErrorDetail, "description": _ANSWERS[code]} for code in codes}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -12,6 +13,7 @@ from kern.db import BaseDb, DatabaseError
 from kern.os.agentos import AgentOS
 
 T = TypeVar("T")
+logger = logging.getLogger("kern.os")
 
 
 def require_db(agent_os: AgentOS) -> BaseDb:
@@ -28,5 +30,6 @@ async def in_db(fn: Callable[..., T], *args: object) -> T:
     """Call a (blocking) db method in the thread pool; a database failure becomes a 503."""
     try:
         return await run_in_threadpool(fn, *args)
-    except DatabaseError as exc:
-        raise HTTPException(status_code=503, detail=f"database unavailable: {exc}") from exc
+    except DatabaseError as exc:  # its text may name hosts and tables: logged, not answered
+        logger.warning("database call %s failed: %s", getattr(fn, "__name__", fn), exc)
+        raise HTTPException(status_code=503, detail="the database is unavailable; retry later") from exc
