@@ -22,7 +22,9 @@ def create_app(agent_os: AgentOS) -> FastAPI:
     """Routes for the agents, teams and sessions of `agent_os` (OpenAPI at /openapi.json, docs at /docs);
     with `OS_SECURITY_KEY` set, all but /health require it as a bearer token (`kern.os.auth`). Request
     bodies are capped (`kern.os.limits`); an unexpected error answers 500 with no traceback."""
-    guarded = [Depends(require_key(security_key()))]
+    key = security_key()
+    guarded = [Depends(require_key(key))] if key else []
+    unauthorized = UNAUTHORIZED if key else {}
     app = FastAPI(
         title=TITLE,
         description="Agents and teams running as Ray actors, behind Agno-compatible AgentOS routes.",
@@ -46,7 +48,7 @@ def create_app(agent_os: AgentOS) -> FastAPI:
         tags=["Core"],
         summary="What this AgentOS serves",
         dependencies=guarded,
-        responses=UNAUTHORIZED,
+        responses=unauthorized,
     )
     async def config() -> OSConfig:
         return OSConfig(
@@ -60,5 +62,5 @@ def create_app(agent_os: AgentOS) -> FastAPI:
         component_router(agent_os, "team"),
         session_router(agent_os),
     ):
-        app.include_router(router, dependencies=guarded, responses=UNAUTHORIZED)
+        app.include_router(router, dependencies=guarded, responses=unauthorized)
     return app

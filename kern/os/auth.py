@@ -2,7 +2,8 @@
 
 With `OS_SECURITY_KEY` set where the app is built, every route but `/health` (and the OpenAPI document
 and its docs page) requires `Authorization: Bearer <key>`; otherwise they answer 401. The key is
-compared in constant time and never logged. Without the variable, the routes are open.
+compared in constant time and never logged. Without the variable, the routes are open (and the OpenAPI
+document asks for no key).
 """
 
 from __future__ import annotations
@@ -31,13 +32,11 @@ def security_key() -> str | None:
     return os.environ.get(SECURITY_KEY_VARIABLE) or None
 
 
-def require_key(key: str | None) -> Callable[..., Awaitable[None]]:
+def require_key(key: str) -> Callable[..., Awaitable[None]]:
     """A FastAPI dependency that lets a request through only with `key` as its bearer token."""
-    expected = key.encode() if key else None
+    expected = key.encode()
 
     async def check(credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)]) -> None:
-        if expected is None:
-            return
         if credentials is None:
             raise HTTPException(401, MISSING, headers={"WWW-Authenticate": "Bearer"})
         if not hmac.compare_digest(credentials.credentials.encode(), expected):

@@ -69,6 +69,9 @@ def test_without_a_key_the_routes_are_open(monkeypatch: pytest.MonkeyPatch) -> N
     http = client(monkeypatch, None)
     assert http.get("/agents").status_code == 200
     assert http.get("/config").status_code == 200
+    schema = http.get("/openapi.json").json()
+    assert "securitySchemes" not in schema.get("components", {}), "the document says what the server does"
+    assert "401" not in schema["paths"]["/config"]["get"]["responses"]
 
 
 def test_serving_beyond_loopback_without_a_key_is_warned_about() -> None:
