@@ -15,6 +15,7 @@ from ray.actor import ActorHandle
 
 from actors.owners import RunOwner
 from actors.pools import PoolConfig, Pools, PoolStatus, Route
+from kern.specs import MAX_RUN_ID_CHARS
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +132,7 @@ class Supervisor:
             return None
         run = self._live.get(run_id)
         if run is None:
-            if run_id in self._finished:
+            if run_id in self._finished or len(run_id) > MAX_RUN_ID_CHARS:  # (no run has such an id)
                 return False
             _remember(self._pre_cancelled, run_id, _PreCancel(time.monotonic() + PRE_CANCEL_SECONDS, claim))
             return self._pending.pop(run_id, None) is not None

@@ -24,6 +24,10 @@ def slugify(name: str) -> str:
     return slug
 
 
+MAX_RUN_ID_CHARS = 256
+"""The longest run id kern takes (a UUID is 36)."""
+
+
 def new_id() -> str:
     """A fresh run or session id."""
     return str(uuid.uuid4())
@@ -112,7 +116,7 @@ class RunRequest(BaseModel):
     """One run to execute."""
 
     input: str
-    run_id: str = Field(default_factory=new_id)
+    run_id: str = Field(default_factory=new_id, min_length=1, max_length=MAX_RUN_ID_CHARS)
     session_id: str = Field(default_factory=new_id)
     user_id: str | None = None
     parent_run_id: str | None = None

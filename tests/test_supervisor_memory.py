@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 from actors import supervisor as module
 from actors.runtime import NAMESPACE
-from kern.specs import new_id
+from kern.specs import MAX_RUN_ID_CHARS, RunRequest, new_id
 
 
 async def test_a_flood_of_cancels_of_unknown_ids_keeps_the_supervisor_bounded(
@@ -23,3 +24,12 @@ async def test_a_flood_of_cancels_of_unknown_ids_keeps_the_supervisor_bounded(
     early = new_id()
     await supervisor.cancel(early)
     assert await supervisor.register(object(), [(early, None)]) == [False]
+
+
+async def test_cancels_of_ids_no_run_can_have_are_not_remembered() -> None:
+    supervisor = module.Supervisor.__ray_actor_class__(NAMESPACE)
+    for _ in range(100):
+        assert await supervisor.cancel("x" * 60_000 + new_id()) is False
+    assert supervisor.sizes()["pre_cancelled"] == 0
+    with pytest.raises(ValidationError, match="256 characters"):
+        RunRequest(input="hi", run_id="x" * (MAX_RUN_ID_CHARS + 1))
