@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import HTTPException, Request
 from pydantic import BaseModel, Field
 
-from kern.os.limits import ID_PATTERN, ID_RULE, InvalidJson, parse_json, require_text
+from kern.os.limits import ID_PATTERN, ID_RULE, OPTIONAL_ID_PATTERN, InvalidJson, parse_json, require_text
 
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off"})
@@ -23,9 +23,9 @@ class RunInput(BaseModel):
     message: str = Field(min_length=1, pattern=NOT_BLANK)
     """Any text with something besides spaces, tabs and line breaks (the request's size is capped)."""
     stream: bool = True
-    session_id: str | None = Field(default=None, pattern=ID_PATTERN)
-    user_id: str | None = Field(default=None, pattern=ID_PATTERN)
-    run_id: str | None = Field(default=None, pattern=ID_PATTERN)
+    session_id: str | None = Field(default=None, pattern=OPTIONAL_ID_PATTERN)
+    user_id: str | None = Field(default=None, pattern=OPTIONAL_ID_PATTERN)
+    run_id: str | None = Field(default=None, pattern=OPTIONAL_ID_PATTERN)
     """Optional; a fresh id is made when absent. Returned in the `X-Run-Id` header either way."""
 
 

@@ -18,6 +18,8 @@ ID_PATTERN = r"^[A-Za-z0-9_.:@+=~-]{1,128}$"
 addresses). Anything else, Unicode included, is refused with 422 before the run starts: ids travel in
 HTTP headers (`X-Run-Id`), which carry Latin-1 only."""
 ID_RULE = "1-128 ASCII letters, digits or _ . : @ + = ~ -"
+OPTIONAL_ID_PATTERN = r"^(?:[A-Za-z0-9_.:@+=~-]{1,128})?$"
+"""An id in a run request's body: empty means none (a new session, a fresh run id), as forms send it."""
 MAX_REQUEST_BYTES_VARIABLE = "KERN_MAX_REQUEST_BYTES"
 DEFAULT_MAX_REQUEST_BYTES = 1_048_576
 """1 MiB: a long prompt is tens of kilobytes."""

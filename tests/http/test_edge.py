@@ -60,6 +60,9 @@ def test_unicode_messages_and_ids_that_fit_the_pattern_run(client: httpx.Client)
     assert response.status_code == 200, response.text
     assert response.headers["x-run-id"] == run_id
     assert response.json()["input"] == body["message"]
+    empty = client.post(RUNS, data={"message": "hi", "stream": "false", "session_id": "", "run_id": ""})
+    assert empty.status_code == 200, "an empty id in a form means none, as forms send it"
+    assert empty.json()["session_id"] and empty.json()["run_id"]
 
 
 def test_bodies_over_the_cap_are_413(client: httpx.Client, api: KernServer) -> None:
