@@ -3,15 +3,37 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import queue
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Protocol
 
 from kern.engine.frames import Batch, Frame, is_terminal_frame
 
-MAX_UNREAD_FRAMES = 20_000
-"""A run whose consumer leaves this many frames unread (minutes of tokens) is cancelled: what is queued
-for a caller that stopped reading stays bounded. The caller still gets every frame, up to the run's end."""
+MAX_UNREAD_VARIABLE = "KERN_MAX_UNREAD_EVENTS"
+DEFAULT_MAX_UNREAD_FRAMES = 20_000
+"""Minutes of a model's tokens."""
+
+
+def max_unread_frames() -> int:
+    """`KERN_MAX_UNREAD_EVENTS` (a positive integer), else 20,000."""
+    raw = os.environ.get(MAX_UNREAD_VARIABLE, "").strip()
+    if not raw:
+        return DEFAULT_MAX_UNREAD_FRAMES
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise ValueError(f"{MAX_UNREAD_VARIABLE} must be a positive number of events, got {raw!r}")
+    return value
+
+
+MAX_UNREAD_FRAMES = max_unread_frames()
+"""A run whose consumer leaves this many frames (one frame is one event) unread is cancelled: what is
+queued for a caller that stopped reading stays bounded. The caller still gets every frame, up to the run's
+end. Read once, at import, in every process; it matters in the one that consumes the run (for HTTP, the
+`kern serve` process)."""
 
 
 class LinkBroken(Exception):

@@ -21,6 +21,9 @@ SLOW = {"tokens_per_second": 40.0, "reply_words": 4000}
 STALL_SECONDS = 120.0
 """The stalled writer's model thinks this long before its first token."""
 FAST = {"tokens_per_second": 0.0, "reply_words": 20}
+FIREHOSE = {"tokens_per_second": 0.0, "reply_words": 200_000}
+"""As fast as the model server can go, one event per word: far more than a client that stops reading may
+hold."""
 
 
 def model(
@@ -73,3 +76,9 @@ def os_app() -> AgentOS:
     stalled_writer = Agent(name="Stalled Writer", model=model("stalled", **SLOW, delay=STALL_SECONDS))
     db = db_from_url(os.environ["KERN_TEST_DB_URL"])
     return AgentOS(agents=[writer, slow_writer, stalled_writer], teams=[storytelling, quick], db=db)
+
+
+def firehose_os() -> AgentOS:
+    """One agent whose model streams as fast as it can for 200,000 words (the backpressure tests)."""
+    firehose = Agent(name="Firehose Writer", model=model("firehose", **FIREHOSE))
+    return AgentOS(agents=[firehose], db=db_from_url(os.environ["KERN_TEST_DB_URL"]))
