@@ -19,7 +19,13 @@ from ray.actor import ActorHandle
 from ray.exceptions import RayActorError
 
 from actors.batching import TickBatcher
-from actors.link import HEARTBEAT_SECONDS, LINK_EXPIRY_SECONDS, RETIRED, ReplicaUnavailable
+from actors.link import (
+    HEARTBEAT_SECONDS,
+    LINK_EXPIRY_SECONDS,
+    RETIRED,
+    UNKNOWN_LINK,
+    ReplicaUnavailable,
+)
 from actors.members import ActorMembers
 from actors.runtime import aask_supervisor, use_namespace
 from kern.db import writer
@@ -91,6 +97,7 @@ class _ComponentActor:
         if self._reaper is None:
             self._reaper = asyncio.create_task(self._watch_links())
         try:
+            yield {}  # the link is open here: the consumer starts runs on it only after this
             async for batch in link.outbox.batches():
                 yield batch
             if time.monotonic() - link.heard > 2 * HEARTBEAT_SECONDS:
@@ -105,7 +112,9 @@ class _ComponentActor:
         returns once they are under way: for each, None or why it could not start."""
         if self._retiring:
             return [RETIRED] * len(runs)
-        link = self._link(link_id)
+        link = self._links.get(link_id)
+        if link is None:  # opened on an earlier life of this actor (it restarted): nobody reads it here
+            return [UNKNOWN_LINK] * len(runs)
         link.heard = time.monotonic()
         refusals: list[str | None] = []
         for spec, request in runs:

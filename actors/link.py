@@ -45,6 +45,9 @@ says the actor stopped answering."""
 
 RETIRED = "retired: this replica takes no new runs"
 """A replica's refusal of a run while it is being removed (`ReplicaUnavailable` at the caller)."""
+UNKNOWN_LINK = "unknown link: this actor restarted since the link was opened"
+"""A replica's refusal of a run on a link it does not have: the link was opened on an earlier life of the
+actor (same name and handle), whose stream has not yet been seen to fail here."""
 
 _lock = threading.Lock()
 _readers: dict[tuple[str, asyncio.AbstractEventLoop], LinkReader] = {}
@@ -71,6 +74,9 @@ class LinkReader:
         self._heard = loop.time()
         self._broken: BaseException | None = None
         self._idle_check: asyncio.TimerHandle | None = None
+        self._opened = asyncio.Event()
+        """Set by the actor's first (empty) batch: starts are sent only once the link is open there, as
+        Ray does not keep the order of calls to an async actor."""
         self._stream: Any = handle.open_link.options(num_returns="streaming").remote(self.link_id)
         self._starts: TickBatcher[tuple[ComponentSpec, RunRequest], str | None] = TickBatcher(
             lambda runs: handle.start.remote(self.link_id, runs)
@@ -83,11 +89,19 @@ class LinkReader:
         in one tick go as one Ray call. Raises `CallRejected` if the actor would not take it, and
         `ReplicaUnavailable` if it is being removed or is dead."""
         try:
-            refusal = await asyncio.wait_for(self._starts.submit((spec, request)), START_TIMEOUT_SECONDS)
+            async with asyncio.timeout(START_TIMEOUT_SECONDS):
+                await self._opened.wait()
+                if self._task.done():
+                    raise ReplicaUnavailable(f"the link to actor {self.name} failed before it opened")
+                refusal = await self._starts.submit((spec, request))
         except RayActorError as exc:
             raise ReplicaUnavailable(f"actor {self.name} is gone: {exc}") from exc
         if refusal == RETIRED:
             raise ReplicaUnavailable(f"actor {self.name} is being removed")
+        if refusal == UNKNOWN_LINK:
+            self._forget()  # the next start opens a new link to the actor's new life
+            self._break(LinkBroken(f"actor {self.name} restarted"))
+            raise ReplicaUnavailable(f"actor {self.name} restarted")
         if refusal is not None:
             raise CallRejected(refusal)
 
@@ -111,7 +125,11 @@ class LinkReader:
             self._task.cancel()
 
     async def _beat(self) -> None:
-        """Heartbeats out; the actor's answer and its batches in: a link either end gave up on breaks."""
+        """Heartbeats out; the actor's answer and its batches in: a link either end gave up on breaks.
+
+        They begin once the link is open at the actor (a starting actor may take its calls in any order, and
+        would not know a link whose opening call comes after the heartbeat)."""
+        await self._opened.wait()
         answer: Any = None
         while True:
             before = self.loop.time()
@@ -143,6 +161,7 @@ class LinkReader:
             async for ref in self._stream:
                 batch = await ref
                 self._heard = self.loop.time()
+                self._opened.set()
                 self.demux.dispatch(batch)
         except asyncio.CancelledError:
             error = self._broken or LinkBroken("the link was closed")
@@ -155,6 +174,7 @@ class LinkReader:
         finally:
             self._heartbeat.cancel()
             self._forget()
+            self._opened.set()  # (starts waiting for it see the link is done)
             self.demux.fail_all(error)
 
     def _forget(self) -> None:
