@@ -57,18 +57,18 @@ def component_router(agent_os: AgentOS, kind: Kind) -> APIRouter:
         except ComponentNotFound as exc:
             raise HTTPException(status_code=404, detail=str(exc)) from exc
 
-    def describe(component: Component) -> AgentInfo:
+    def public_info(component: Component) -> AgentInfo:
         spec = component.spec
         return team_info(spec) if isinstance(spec, TeamSpec) else agent_info(spec)
 
     @router.get("", response_model=list[info_model], summary=f"List {plural}")  # type: ignore[valid-type]
     async def list_components() -> list[AgentInfo]:
-        return [describe(c) for c in (agent_os.teams if kind == "team" else agent_os.agents).values()]
+        return [public_info(c) for c in (agent_os.teams if kind == "team" else agent_os.agents).values()]
 
     @router.get(f"/{{{kind}_id}}", response_model=info_model, summary=f"Get a {kind}", responses=answers(404))
     @named
     async def get_component(component_id: str) -> AgentInfo:
-        return describe(find(component_id))
+        return public_info(find(component_id))
 
     @router.post(
         f"/{{{kind}_id}}/runs",
