@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Coroutine, Generator, Iterator
 from typing import Any, Literal, overload
 
 from ray.actor import ActorHandle
+from rich.console import Console
 
 from actors import client, routing
 from actors.routing import Router
 from actors.runtime import READY_TIMEOUT_SECONDS
+from kern.printing import ashow, show, view_for
 from kern.run.agent import RunOutput
 from kern.run.base import BaseRunEvent
 from kern.specs import AgentSpec, RunRequest, TeamSpec, new_id
@@ -27,6 +29,7 @@ class Component:
         self.user_id = user_id
         self._router: Router | None = None
         self._router_lock = threading.Lock()
+        self._session_lock = threading.Lock()
 
     @property
     def id(self) -> str:
@@ -67,10 +70,18 @@ class Component:
         return RunRequest(
             input=input,
             run_id=run_id or new_id(),
-            session_id=session_id or self.session_id or new_id(),
+            session_id=session_id or self._sticky_session_id(),
             user_id=user_id or self.user_id,
             stream=stream,
         )
+
+    def _sticky_session_id(self) -> str:
+        """`session_id`, made on the first run that names none and kept, as Agno does: the runs of one
+        object share a session (and its history) unless they say otherwise."""
+        with self._session_lock:
+            if self.session_id is None:
+                self.session_id = new_id()
+            return self.session_id
 
     @overload
     def run(
@@ -111,7 +122,28 @@ class Component:
             return client.stream_run(self._replicas(), self.spec, request)
         return client.run_to_completion(self._replicas(), self.spec, request)
 
-    async def arun(
+    @overload
+    def arun(
+        self,
+        input: str,
+        *,
+        stream: Literal[False] = False,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        run_id: str | None = None,
+    ) -> Coroutine[Any, Any, RunOutput]: ...
+    @overload
+    def arun(
+        self,
+        input: str,
+        *,
+        stream: Literal[True],
+        session_id: str | None = None,
+        user_id: str | None = None,
+        run_id: str | None = None,
+    ) -> EventStream: ...
+
+    def arun(
         self,
         input: str,
         *,
@@ -119,20 +151,61 @@ class Component:
         session_id: str | None = None,
         user_id: str | None = None,
         run_id: str | None = None,
-    ) -> Any:
-        """The async twin of `run`: awaitable output, or with `stream=True` an async iterator of events."""
+    ) -> Coroutine[Any, Any, RunOutput] | EventStream:
+        """The async twin of `run`: `await agent.arun(...)` is the output; with `stream=True`,
+        `async for event in agent.arun(..., stream=True)` (as in Agno; awaiting it first works too)."""
         request = self._request(input, stream, session_id, user_id, run_id)
         if stream:
-            return self._astream(request)
+            return EventStream(self._astream(request))
+        return self._arun_to_completion(request)
+
+    async def _arun_to_completion(self, request: RunRequest) -> RunOutput:
         return await client.arun_to_completion(await self._areplicas(), self.spec, request)
 
-    async def _astream(self, request: RunRequest) -> AsyncIterator[BaseRunEvent]:
+    async def _astream(self, request: RunRequest) -> AsyncGenerator[BaseRunEvent]:
         async for event in client.astream_run(await self._areplicas(), self.spec, request):
             yield event
 
     async def _areplicas(self) -> Router:
         """`_replicas()` without blocking the event loop on first use (it waits for the first replica)."""
         return self._router if self._router is not None else await asyncio.to_thread(self._replicas)
+
+    def print_response(
+        self,
+        input: str,
+        *,
+        stream: bool | None = None,
+        markdown: bool | None = None,
+        show_message: bool = True,
+        show_members_responses: bool | None = None,
+        console: Console | None = None,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        run_id: str | None = None,
+    ) -> None:
+        """Run and show it in the terminal as Agno does (`kern.printing`): the message, tool calls, member
+        responses (teams, with `show_members_responses`) and the response, live while it streams."""
+        view = view_for(self, input, markdown, show_message, show_members_responses)
+        events = self.run(input, stream=True, session_id=session_id, user_id=user_id, run_id=run_id)
+        show(events, view, console, stream=bool(stream))
+
+    async def aprint_response(
+        self,
+        input: str,
+        *,
+        stream: bool | None = None,
+        markdown: bool | None = None,
+        show_message: bool = True,
+        show_members_responses: bool | None = None,
+        console: Console | None = None,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        run_id: str | None = None,
+    ) -> None:
+        """The async twin of `print_response`."""
+        view = view_for(self, input, markdown, show_message, show_members_responses)
+        events = self.arun(input, stream=True, session_id=session_id, user_id=user_id, run_id=run_id)
+        await ashow(events, view, console, stream=bool(stream))
 
     def cancel_run(self, run_id: str) -> bool:
         """Cancel a run (and its member runs) from any thread or process. True if it was in flight."""
@@ -151,3 +224,28 @@ def _members_first(spec: AgentSpec | TeamSpec) -> list[AgentSpec | TeamSpec]:
         else []
     )
     return [*nested, spec]
+
+
+class EventStream(AsyncIterator[BaseRunEvent]):
+    """What `arun(stream=True)` returns: an async iterator of the run's events. Leaving it early (break,
+    `aclose`, garbage collection) cancels the run. Awaiting it gives the stream itself, so the form
+    `async for event in await agent.arun(..., stream=True)` works as well."""
+
+    def __init__(self, events: AsyncGenerator[BaseRunEvent]) -> None:
+        self._events = events
+
+    def __aiter__(self) -> EventStream:
+        return self
+
+    async def __anext__(self) -> BaseRunEvent:
+        return await self._events.__anext__()
+
+    async def aclose(self) -> None:
+        await self._events.aclose()
+
+    def __await__(self) -> Generator[Any, None, EventStream]:
+        return _itself(self).__await__()
+
+
+async def _itself(stream: EventStream) -> EventStream:
+    return stream
