@@ -41,8 +41,10 @@ class Agent(Component):
         user_id: str | None = None,
         ray_options: dict[str, Any] | None = None,
         replicas: Replicas | None = None,
+        stream: bool | None = None,
+        stream_events: bool | None = None,
     ) -> None:
-        super().__init__(session_id=session_id, user_id=user_id)
+        super().__init__(session_id=session_id, user_id=user_id, stream=stream, stream_events=stream_events)
         name = name or id or "Agent"
         self.spec = AgentSpec(
             id=id or slugify(name),

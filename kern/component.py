@@ -16,6 +16,7 @@ from actors.runtime import READY_TIMEOUT_SECONDS
 from kern.printing import ashow, show, view_for
 from kern.run.agent import RunOutput
 from kern.run.base import BaseRunEvent
+from kern.run.plain import aplain, plain
 from kern.specs import AgentSpec, RunRequest, TeamSpec, new_id
 
 
@@ -24,9 +25,20 @@ class Component:
 
     spec: AgentSpec | TeamSpec
 
-    def __init__(self, session_id: str | None = None, user_id: str | None = None) -> None:
+    def __init__(
+        self,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        stream: bool | None = None,
+        stream_events: bool | None = None,
+    ) -> None:
         self.session_id = session_id
         self.user_id = user_id
+        self.stream = stream
+        """The default of `run(stream=...)` (Agno's): False unless set."""
+        self.stream_events = stream_events
+        """The default of `run(stream_events=...)`: unset (or True) streams every event; False, only
+        what Agno's plain stream shows (`kern.run.plain`)."""
         self._router: Router | None = None
         self._router_lock = threading.Lock()
         self._session_lock = threading.Lock()
@@ -88,7 +100,8 @@ class Component:
         self,
         input: str,
         *,
-        stream: Literal[False] = False,
+        stream: Literal[False],
+        stream_events: bool | None = None,
         session_id: str | None = None,
         user_id: str | None = None,
         run_id: str | None = None,
@@ -99,35 +112,58 @@ class Component:
         input: str,
         *,
         stream: Literal[True],
+        stream_events: bool | None = None,
         session_id: str | None = None,
         user_id: str | None = None,
         run_id: str | None = None,
     ) -> Iterator[BaseRunEvent]: ...
+    @overload
+    def run(
+        self,
+        input: str,
+        *,
+        stream: bool | None = None,
+        stream_events: bool | None = None,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        run_id: str | None = None,
+    ) -> RunOutput | Iterator[BaseRunEvent]: ...
 
     def run(
         self,
         input: str,
         *,
-        stream: bool = False,
+        stream: bool | None = None,
+        stream_events: bool | None = None,
         session_id: str | None = None,
         user_id: str | None = None,
         run_id: str | None = None,
     ) -> RunOutput | Iterator[BaseRunEvent]:
-        """Run and return the output, or with `stream=True` an iterator of events.
+        """Run and return the output, or with `stream=True` an iterator of events (every event, or with
+        `stream_events=False` Agno's plain stream). Defaults: the object's `stream` and `stream_events`.
 
         Leaving the iterator early (break, close, garbage collection) cancels the run.
         """
-        request = self._request(input, stream, session_id, user_id, run_id)
-        if stream:
-            return client.stream_run(self._replicas(), self.spec, request)
-        return client.run_to_completion(self._replicas(), self.spec, request)
+        streaming = self._streaming(stream)
+        request = self._request(input, streaming, session_id, user_id, run_id)
+        if not streaming:
+            return client.run_to_completion(self._replicas(), self.spec, request)
+        events = client.stream_run(self._replicas(), self.spec, request)
+        return plain(events, request.run_id) if self._plain(stream_events) else events
+
+    def _streaming(self, stream: bool | None) -> bool:
+        return bool(self.stream if stream is None else stream)
+
+    def _plain(self, stream_events: bool | None) -> bool:
+        return (self.stream_events if stream_events is None else stream_events) is False
 
     @overload
     def arun(
         self,
         input: str,
         *,
-        stream: Literal[False] = False,
+        stream: Literal[False],
+        stream_events: bool | None = None,
         session_id: str | None = None,
         user_id: str | None = None,
         run_id: str | None = None,
@@ -138,26 +174,41 @@ class Component:
         input: str,
         *,
         stream: Literal[True],
+        stream_events: bool | None = None,
         session_id: str | None = None,
         user_id: str | None = None,
         run_id: str | None = None,
     ) -> EventStream: ...
+    @overload
+    def arun(
+        self,
+        input: str,
+        *,
+        stream: bool | None = None,
+        stream_events: bool | None = None,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        run_id: str | None = None,
+    ) -> Coroutine[Any, Any, RunOutput] | EventStream: ...
 
     def arun(
         self,
         input: str,
         *,
-        stream: bool = False,
+        stream: bool | None = None,
+        stream_events: bool | None = None,
         session_id: str | None = None,
         user_id: str | None = None,
         run_id: str | None = None,
     ) -> Coroutine[Any, Any, RunOutput] | EventStream:
         """The async twin of `run`: `await agent.arun(...)` is the output; with `stream=True`,
         `async for event in agent.arun(..., stream=True)` (as in Agno; awaiting it first works too)."""
-        request = self._request(input, stream, session_id, user_id, run_id)
-        if stream:
-            return EventStream(self._astream(request))
-        return self._arun_to_completion(request)
+        streaming = self._streaming(stream)
+        request = self._request(input, streaming, session_id, user_id, run_id)
+        if not streaming:
+            return self._arun_to_completion(request)
+        events = self._astream(request)
+        return EventStream(aplain(events, request.run_id) if self._plain(stream_events) else events)
 
     async def _arun_to_completion(self, request: RunRequest) -> RunOutput:
         return await client.arun_to_completion(await self._areplicas(), self.spec, request)
@@ -186,8 +237,10 @@ class Component:
         """Run and show it in the terminal as Agno does (`kern.printing`): the message, tool calls, member
         responses (teams, with `show_members_responses`) and the response, live while it streams."""
         view = view_for(self, input, markdown, show_message, show_members_responses)
-        events = self.run(input, stream=True, session_id=session_id, user_id=user_id, run_id=run_id)
-        show(events, view, console, stream=bool(stream))
+        events = self.run(
+            input, stream=True, stream_events=True, session_id=session_id, user_id=user_id, run_id=run_id
+        )
+        show(events, view, console, stream=self._streaming(stream))
 
     async def aprint_response(
         self,
@@ -204,8 +257,10 @@ class Component:
     ) -> None:
         """The async twin of `print_response`."""
         view = view_for(self, input, markdown, show_message, show_members_responses)
-        events = self.arun(input, stream=True, session_id=session_id, user_id=user_id, run_id=run_id)
-        await ashow(events, view, console, stream=bool(stream))
+        events = self.arun(
+            input, stream=True, stream_events=True, session_id=session_id, user_id=user_id, run_id=run_id
+        )
+        await ashow(events, view, console, stream=self._streaming(stream))
 
     def cancel_run(self, run_id: str) -> bool:
         """Cancel a run (and its member runs) from any thread or process. True if it was in flight."""

@@ -42,9 +42,11 @@ class Team(Component):
         user_id: str | None = None,
         ray_options: dict[str, Any] | None = None,
         replicas: Replicas | None = None,
+        stream: bool | None = None,
+        stream_events: bool | None = None,
         show_members_responses: bool = False,
     ) -> None:
-        super().__init__(session_id=session_id, user_id=user_id)
+        super().__init__(session_id=session_id, user_id=user_id, stream=stream, stream_events=stream_events)
         self.show_members_responses = show_members_responses
         """`print_response` shows each member's response too (display only, as in Agno)."""
         name = name or id or "Team"
