@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from kern.agno_options import refuse
 from kern.component import Component
 from kern.db import BaseDb, default_db
 from kern.models.base import Model
@@ -43,7 +44,19 @@ class Agent(Component):
         replicas: Replicas | None = None,
         stream: bool | None = None,
         stream_events: bool | None = None,
+        role: str | None = None,
+        expected_output: str | None = None,
+        additional_context: str | None = None,
+        system_message: str | None = None,
+        markdown: bool = False,
+        add_datetime_to_context: bool = False,
+        timezone_identifier: str | None = None,
+        datetime_format: str | None = None,
+        add_name_to_context: bool = False,
+        use_instruction_tags: bool = False,
+        **agno_options: Any,
     ) -> None:
+        refuse("Agent", agno_options)
         super().__init__(session_id=session_id, user_id=user_id, stream=stream, stream_events=stream_events)
         name = name or id or "Agent"
         self.spec = AgentSpec(
@@ -58,4 +71,14 @@ class Agent(Component):
             num_history_runs=num_history_runs,
             ray_options=ray_options or {},
             replicas=replicas or default_replicas(),
+            role=role,
+            expected_output=expected_output,
+            additional_context=additional_context,
+            system_message=system_message,
+            markdown=markdown,
+            add_datetime_to_context=add_datetime_to_context,
+            timezone_identifier=timezone_identifier,
+            datetime_format=datetime_format,
+            add_name_to_context=add_name_to_context,
+            use_instruction_tags=use_instruction_tags,
         )

@@ -169,7 +169,7 @@ def view_for(component: Any, message: str, markdown: bool | None, show_message: 
     return ResponseView(
         message,
         is_team=isinstance(component.spec, TeamSpec),
-        markdown=bool(markdown),
+        markdown=bool(component.spec.markdown if markdown is None else markdown),
         show_message=show_message,
         show_members=bool(show_members_responses),
     )

@@ -43,6 +43,17 @@ class ComponentSpec(BaseModel):
     model: Model
     description: str | None = None
     instructions: str | list[str] | None = None
+    role: str | None = None
+    expected_output: str | None = None
+    additional_context: str | None = None
+    system_message: str | None = None
+    """Replaces the system message kern builds (Agno's `system_message`)."""
+    markdown: bool = False
+    add_datetime_to_context: bool = False
+    timezone_identifier: str | None = None
+    datetime_format: str | None = None
+    add_name_to_context: bool = False
+    use_instruction_tags: bool = False
     tools: list[Function] = Field(default_factory=list)
     db: BaseDb | None = None
     """A `kern.db.BaseDb` that keeps this component's runs and sessions."""
@@ -56,13 +67,10 @@ class ComponentSpec(BaseModel):
     """How many actors serve this component (kern.replicas)."""
 
     def system_prompt(self) -> str:
-        """Description and instructions as the system message."""
-        parts = [self.description or ""]
-        if isinstance(self.instructions, list):
-            parts.extend(f"- {line}" for line in self.instructions)
-        elif self.instructions:
-            parts.append(self.instructions)
-        return "\n\n".join(part for part in parts if part)
+        """The system message, as Agno builds an agent's (`kern.engine.system_message`)."""
+        from kern.engine.system_message import agent_system_message
+
+        return agent_system_message(self).strip()
 
 
 class AgentSpec(ComponentSpec):

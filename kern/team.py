@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kern.agent import Agent, as_functions
+from kern.agno_options import refuse
 from kern.component import Component
 from kern.db import BaseDb, default_db
 from kern.models.base import Model
@@ -45,7 +46,9 @@ class Team(Component):
         stream: bool | None = None,
         stream_events: bool | None = None,
         show_members_responses: bool = False,
+        **agno_options: Any,
     ) -> None:
+        refuse("Team", agno_options)
         super().__init__(session_id=session_id, user_id=user_id, stream=stream, stream_events=stream_events)
         self.show_members_responses = show_members_responses
         """`print_response` shows each member's response too (display only, as in Agno)."""

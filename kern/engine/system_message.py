@@ -1,0 +1,67 @@
+"""An agent's system message, built as Agno 3.1.10 builds it (agno.agent._messages.get_system_message).
+
+`system_message` replaces it whole. Otherwise, in order: the description, the role, the instructions
+(one as is, several as a list), the additional information (markdown, the current time, the name), the
+expected output, the additional context. Built where the run executes, so the time is the run's.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+if TYPE_CHECKING:
+    from kern.specs import ComponentSpec
+
+
+def render_instructions(instructions: list[str]) -> str:
+    """One instruction as is; several as `- ` items, multi-line ones kept as blocks between them."""
+    if len(instructions) == 1:
+        return instructions[0]
+    if not any("\n" in each.strip() for each in instructions):
+        return "\n".join(f"- {each.strip()}" for each in instructions)
+    return "\n\n".join(each if "\n" in each.strip() else f"- {each.strip()}" for each in instructions)
+
+
+def agent_system_message(spec: ComponentSpec) -> str:
+    """The system message of an agent (or of a team's leader, before its members are listed)."""
+    if spec.system_message is not None:
+        return spec.system_message
+    instructions = spec.instructions if isinstance(spec.instructions, list) else [spec.instructions or ""]
+    instructions = [each for each in instructions if each]
+    additional: list[str] = []
+    if spec.markdown:
+        additional.append("Use markdown to format your answers.")
+    if spec.add_datetime_to_context:
+        additional.append(f"The current time is {_now(spec)}.")
+    if spec.add_name_to_context:
+        additional.append(f"Your name is: {spec.name}.")
+    text = ""
+    if spec.description is not None:
+        text += f"{spec.description}\n"
+    if spec.role is not None:
+        text += f"\n<your_role>\n{spec.role}\n</your_role>\n\n"
+    if instructions:
+        rendered = render_instructions(instructions)
+        tagged = f"<instructions>\n{rendered}\n</instructions>"
+        text += f"{tagged if spec.use_instruction_tags else rendered}\n\n"
+    if additional:
+        text += "<additional_information>" + "".join(f"\n- {each}" for each in additional)
+        text += "\n</additional_information>\n\n"
+    if spec.expected_output is not None:
+        text += f"<expected_output>\n{spec.expected_output.strip()}\n</expected_output>\n\n"
+    if spec.additional_context is not None:
+        text += f"{spec.additional_context}\n"
+    return text
+
+
+def _now(spec: ComponentSpec) -> str:
+    zone = None
+    if spec.timezone_identifier:
+        try:
+            zone = ZoneInfo(spec.timezone_identifier)
+        except (ZoneInfoNotFoundError, ValueError):
+            zone = None  # (Agno logs a warning and uses local time)
+    now = datetime.now(zone)
+    return now.strftime(spec.datetime_format) if spec.datetime_format else str(now)
