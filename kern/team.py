@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from enum import StrEnum
 from typing import Any
 
 from kern.agent import Agent, as_functions
@@ -16,7 +17,18 @@ from kern.run.team import TeamRunEvent, TeamRunOutput
 from kern.specs import AgentSpec, TeamSpec, slugify
 from kern.tools import Function
 
-__all__ = ["Team", "TeamRunEvent", "TeamRunOutput"]
+__all__ = ["Team", "TeamMode", "TeamRunEvent", "TeamRunOutput"]
+
+
+class TeamMode(StrEnum):
+    """How a team works (Agno's `TeamMode`): the leader delegates and answers (coordinate), the chosen
+    member's answer is the team's (route), every member works on the task at once (broadcast). `tasks`
+    (the leader plans and runs a task list) is not supported yet."""
+
+    coordinate = "coordinate"
+    route = "route"
+    broadcast = "broadcast"
+    tasks = "tasks"
 
 
 class Team(Component):
@@ -46,9 +58,11 @@ class Team(Component):
         stream: bool | None = None,
         stream_events: bool | None = None,
         show_members_responses: bool = False,
+        mode: TeamMode | str | None = None,
         **agno_options: Any,
     ) -> None:
         refuse("Team", agno_options)
+        respond_directly, delegate_to_all_members = _flags(mode, respond_directly, delegate_to_all_members)
         super().__init__(session_id=session_id, user_id=user_id, stream=stream, stream_events=stream_events)
         self.show_members_responses = show_members_responses
         """`print_response` shows each member's response too (display only, as in Agno)."""
@@ -75,6 +89,23 @@ class Team(Component):
             ray_options=ray_options or {},
             replicas=replicas or default_replicas(),
         )
+
+
+def _flags(
+    mode: TeamMode | str | None, respond_directly: bool, delegate_to_all_members: bool
+) -> tuple[bool, bool]:
+    """`respond_directly`, `delegate_to_all_members` for a mode; an explicit mode wins over both, as in
+    Agno."""
+    if mode is None:
+        return respond_directly, delegate_to_all_members
+    try:
+        chosen = TeamMode(mode)
+    except ValueError:
+        known = ", ".join(m.value for m in TeamMode)
+        raise ValueError(f"Team(mode={mode!r}) is not a team mode; choose one of {known}") from None
+    if chosen is TeamMode.tasks:
+        raise NotImplementedError("Team(mode=TeamMode.tasks) is an Agno 3.1.10 mode kern does not support")
+    return chosen is TeamMode.route, chosen is TeamMode.broadcast
 
 
 def with_db(spec: AgentSpec | TeamSpec, db: BaseDb | None) -> AgentSpec | TeamSpec:

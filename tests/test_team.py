@@ -109,7 +109,8 @@ def test_broadcast_mode_runs_all_members_in_parallel(server: ModelServer) -> Non
     assert first.finished_at - first.started_at > 1.0
     assert second.started_at < first.finished_at and first.started_at < second.finished_at
     tool_done = next(e for e in events if e.event == TeamRunEvent.tool_call_completed)
-    assert "Storyteller: Once upon" in tool_done.content and "\n\nEditor: Once upon" in tool_done.content
+    assert tool_done.content.startswith("Agent Storyteller: Once upon")
+    assert "\n\nAgent Editor: Once upon" in tool_done.content
 
 
 def test_nested_team(server: ModelServer) -> None:

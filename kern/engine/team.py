@@ -56,7 +56,9 @@ def delegation_tool(ctx: RunContext, members: MemberRunner) -> Function:
                 task: The task, with everything the members need to know.
             """
             results = await gather_all(*(run_member(ctx, members, m.id, task) for m in team.members))
-            return "\n\n".join(f"{m.name}: {result}" for m, result in zip(team.members, results, strict=True))
+            # Agno's form, "Agent <name>: <answer>" (Agno runs them together; kern puts a blank line between).
+            answers = zip(team.members, results, strict=True)
+            return "\n\n".join(f"Agent {m.name}: {result}" for m, result in answers)
 
         return Function.from_callable(delegate_task_to_members)
 
