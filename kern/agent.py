@@ -13,14 +13,36 @@ from kern.models.openai import OpenAIResponses
 from kern.replicas import Replicas, default_replicas
 from kern.run.agent import RunEvent, RunOutput
 from kern.specs import AgentSpec, slugify
-from kern.tools import Function
+from kern.tools import Function, Toolkit
 
 __all__ = ["Agent", "RunEvent", "RunOutput"]
 
 
-def as_functions(tools: list[Callable[..., Any] | Function] | None) -> list[Function]:
-    """Plain callables become tools; `Function`s pass through."""
-    return [t if isinstance(t, Function) else Function.from_callable(t) for t in tools or []]
+Tools = list[Callable[..., Any] | Function | Toolkit]
+
+
+def as_functions(tools: Tools | None) -> list[Function]:
+    """Plain callables become tools, `Function`s pass through, a `Toolkit` gives its tools."""
+    functions: list[Function] = []
+    for each in tools or []:
+        if isinstance(each, Toolkit):
+            functions.extend(each.functions)
+        else:
+            functions.append(each if isinstance(each, Function) else Function.from_callable(each))
+    return functions
+
+
+def tool_instructions(tools: Tools | None) -> list[str]:
+    """What the tools add to the system message, in Agno's order: each tool's instructions, a toolkit's
+    after its tools'."""
+    found: list[str] = []
+    for each in tools or []:
+        for function in each.functions if isinstance(each, Toolkit) else as_functions([each]):
+            if function.add_instructions and function.instructions is not None:
+                found.append(function.instructions)
+        if isinstance(each, Toolkit) and each.tool_instructions() is not None:
+            found.append(each.tool_instructions() or "")
+    return found
 
 
 class Agent(Component):
@@ -34,7 +56,7 @@ class Agent(Component):
         model: Model | None = None,
         description: str | None = None,
         instructions: str | list[str] | None = None,
-        tools: list[Callable[..., Any] | Function] | None = None,
+        tools: Tools | None = None,
         db: BaseDb | None = None,
         add_history_to_context: bool = False,
         num_history_runs: int = 3,
@@ -66,6 +88,7 @@ class Agent(Component):
             description=description,
             instructions=instructions,
             tools=as_functions(tools),
+            tool_instructions=tool_instructions(tools),
             db=db if db is not None else default_db(),
             add_history_to_context=add_history_to_context,
             num_history_runs=num_history_runs,

@@ -241,6 +241,11 @@ AGNO_TEAM_OPTIONS = frozenset(
 )
 
 
+def not_supported(call: str) -> NotImplementedError:
+    """The error for an Agno option (or value) kern does not support yet, `call` showing it."""
+    return NotImplementedError(f"{call} is an Agno 3.1.10 option kern does not support yet")
+
+
 def refuse(kind: str, options: dict[str, Any]) -> None:
     """Raise for the first of `options` (those `kind`'s constructor did not take): an Agno option kern does
     not support yet, or an unknown keyword."""
@@ -249,8 +254,5 @@ def refuse(kind: str, options: dict[str, Any]) -> None:
     name = next(iter(options))
     known = AGNO_TEAM_OPTIONS if kind == "Team" else AGNO_AGENT_OPTIONS
     if name in known:
-        raise NotImplementedError(
-            f"{kind}({name}=...) is an Agno 3.1.10 option kern does not support yet; "
-            "see docs/agno-differences.md"
-        )
+        raise not_supported(f"{kind}({name}=...)")
     raise TypeError(f"{kind}() got an unexpected keyword argument {name!r}")

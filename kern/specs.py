@@ -55,6 +55,8 @@ class ComponentSpec(BaseModel):
     add_name_to_context: bool = False
     use_instruction_tags: bool = False
     tools: list[Function] = Field(default_factory=list)
+    tool_instructions: list[str] = Field(default_factory=list)
+    """What the tools ask to add to the system message."""
     db: BaseDb | None = None
     """A `kern.db.BaseDb` that keeps this component's runs and sessions."""
     add_history_to_context: bool = False

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
 
-from kern.agent import Agent, as_functions
-from kern.agno_options import refuse
+from kern.agent import Agent, Tools, as_functions, tool_instructions
+from kern.agno_options import not_supported, refuse
 from kern.component import Component
 from kern.db import BaseDb, default_db
 from kern.models.base import Model
@@ -15,7 +14,6 @@ from kern.models.openai import OpenAIResponses
 from kern.replicas import Replicas, default_replicas
 from kern.run.team import TeamRunEvent, TeamRunOutput
 from kern.specs import AgentSpec, TeamSpec, slugify
-from kern.tools import Function
 
 __all__ = ["Team", "TeamMode", "TeamRunEvent", "TeamRunOutput"]
 
@@ -44,7 +42,7 @@ class Team(Component):
         model: Model | None = None,
         description: str | None = None,
         instructions: str | list[str] | None = None,
-        tools: list[Callable[..., Any] | Function] | None = None,
+        tools: Tools | None = None,
         respond_directly: bool = False,
         delegate_to_all_members: bool = False,
         stream_member_events: bool = True,
@@ -79,6 +77,7 @@ class Team(Component):
             description=description,
             instructions=instructions,
             tools=as_functions(tools),
+            tool_instructions=tool_instructions(tools),
             members=[with_db(member.spec, db) for member in members],
             respond_directly=respond_directly,
             delegate_to_all_members=delegate_to_all_members,
@@ -104,7 +103,7 @@ def _flags(
         known = ", ".join(m.value for m in TeamMode)
         raise ValueError(f"Team(mode={mode!r}) is not a team mode; choose one of {known}") from None
     if chosen is TeamMode.tasks:
-        raise NotImplementedError("Team(mode=TeamMode.tasks) is an Agno 3.1.10 mode kern does not support")
+        raise not_supported("Team(mode=TeamMode.tasks)")
     return chosen is TeamMode.route, chosen is TeamMode.broadcast
 
 

@@ -83,7 +83,7 @@ def test_bad_construction_is_a_clear_error() -> None:
 def test_tool_decorator_builds_a_function_from_hints_and_docstring() -> None:
     from kern.tools import Function, tool
 
-    @tool(stop_after_call=True)
+    @tool(stop_after_tool_call=True)
     def lookup(term: str, limit: int = 3) -> str:
         """Look a term up.
 

@@ -49,6 +49,8 @@ def agent_system_message(spec: ComponentSpec) -> str:
     if additional:
         text += "<additional_information>" + "".join(f"\n- {each}" for each in additional)
         text += "\n</additional_information>\n\n"
+    for each in spec.tool_instructions:
+        text += f"{each}\n"
     if spec.expected_output is not None:
         text += f"<expected_output>\n{spec.expected_output.strip()}\n</expected_output>\n\n"
     if spec.additional_context is not None:

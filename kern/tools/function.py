@@ -11,6 +11,7 @@ from typing import Any, get_type_hints
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError, create_model
 
+from kern.agno_options import not_supported
 from kern.tools.threads import tool_threads
 
 
@@ -28,7 +29,11 @@ class Function(BaseModel):
     parameters: dict[str, Any]
     entrypoint: Callable[..., Any]
     stop_after_call: bool = False
-    """End the run after this tool returns, with its result as the answer."""
+    """End the run after this tool returns, with its result as the answer (Agno's `stop_after_tool_call`)."""
+    instructions: str | None = None
+    """How to use the tool; added to the system message (after the additional information) when
+    `add_instructions`, as Agno does."""
+    add_instructions: bool = True
     _arguments_model: type[BaseModel] | None = PrivateAttr(default=None)
 
     @classmethod
@@ -80,14 +85,38 @@ class Function(BaseModel):
         return state
 
 
+AGNO_TOOL_OPTIONS = frozenset({
+    "title", "annotations", "strict", "show_result", "requires_confirmation", "requires_user_input",
+    "user_input_fields", "external_execution", "external_execution_silent", "pre_hook", "post_hook",
+    "tool_hooks", "cache_results", "cache_dir", "cache_ttl",
+})  # fmt: skip
+"""Options of Agno 3.1.10's `@tool` that kern does not support yet: refused by name."""
+
+
 def tool(
-    fn: Callable[..., Any] | None = None, *, name: str | None = None, stop_after_call: bool = False
+    fn: Callable[..., Any] | None = None,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    stop_after_tool_call: bool = False,
+    instructions: str | None = None,
+    add_instructions: bool = True,
+    **agno_options: Any,
 ) -> Any:
-    """Decorator form of `Function.from_callable`, usable bare or with options."""
+    """Agno's `@tool` decorator, bare or with options: `name`, `description` (else the docstring's
+    summary), `stop_after_tool_call`, `instructions` / `add_instructions`."""
+    if agno_options:
+        option = next(iter(agno_options))
+        if option in AGNO_TOOL_OPTIONS:
+            raise not_supported(f"@tool({option}=...)")
+        raise ValueError(f"Invalid tool configuration argument: {option!r}")
 
     def wrap(target: Callable[..., Any]) -> Function:
         function = Function.from_callable(target, name=name)
-        function.stop_after_call = stop_after_call
+        function.description = description if description is not None else function.description
+        function.stop_after_call = stop_after_tool_call
+        function.instructions = instructions
+        function.add_instructions = add_instructions
         return function
 
     return wrap(fn) if fn is not None else wrap

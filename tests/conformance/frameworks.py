@@ -44,3 +44,14 @@ def kern() -> Framework:
     from kern.team import Team
 
     return Framework("kern", Agent, Team, OpenAIResponses)
+
+
+def system_message_of(body: object) -> str:
+    """The system message of a recorded Responses request: kern sends `instructions`, Agno a
+    system/developer input item."""
+    assert isinstance(body, dict)
+    items = [i for i in body.get("input", []) if i.get("role") in ("system", "developer")]
+    text = body.get("instructions") or (items[0]["content"] if items else "")
+    if isinstance(text, list):
+        text = "".join(part.get("text", "") for part in text)
+    return str(text).strip()

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from kern.model_server import ModelServer
-from tests.conformance.frameworks import Framework, agno, kern
+from tests.conformance.frameworks import Framework, agno, kern, system_message_of
 
 CASES: dict[str, dict[str, Any]] = {
     "description and instructions": {"description": "You write stories.", "instructions": "Be brief."},
@@ -31,13 +31,8 @@ NOW = re.compile(r"The current time is [^\n]*\.")
 def system_text(server: ModelServer, fw: Framework, options: dict[str, Any]) -> str:
     server.clear_requests()
     fw.Agent(name="Writer", id="example", model=fw.model(server, reply_words=3), **options).run("Hi")
-    body = server.requests[-1].body
-    assert isinstance(body, dict)
-    items = [i for i in body.get("input", []) if i.get("role") in ("system", "developer")]
-    text = body.get("instructions") or (items[0]["content"] if items else "")
-    if isinstance(text, list):
-        text = "".join(part.get("text", "") for part in text)
-    return NOW.sub("The current time is <now>.", text.strip())
+    text = system_message_of(server.requests[-1].body)
+    return NOW.sub("The current time is <now>.", text)
 
 
 @pytest.mark.parametrize("case", list(CASES))

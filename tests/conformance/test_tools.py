@@ -1,0 +1,112 @@
+"""Tools as Agno scripts declare them (`@tool` with options, `Toolkit` classes), on Agno 3.1.10 and on
+kern: the model is offered the same tools and told the same, and the runs answer the same."""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+import pytest
+
+from kern.model_server import ModelServer
+from tests.conformance.frameworks import Framework, agno, kern, system_message_of
+
+
+def tools_api(fw: Framework) -> Any:
+    return import_module(f"{fw.name}.tools")
+
+
+def counting_tools(fw: Framework) -> list[Any]:
+    tool = tools_api(fw).tool
+
+    @tool(name="tally", description="Count the words of a text.", instructions="Count before you answer.")
+    def count_words(text: str) -> str:
+        return f"{len(text.split())} words"
+
+    return [count_words]
+
+
+def shop_toolkit(fw: Framework) -> list[Any]:
+    class Shop(tools_api(fw).Toolkit):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__(
+                name="shop",
+                tools=[self.price, self.stock, self.close_shop],
+                instructions="Prices are in euros.",
+                add_instructions=True,
+                exclude_tools=["close_shop"],
+            )
+
+        def price(self, item: str) -> str:
+            """The price of an item.
+
+            Args:
+                item: The item's name.
+            """
+            return f"{item}: 3 euros"
+
+        def stock(self, item: str, shop: int = 1) -> str:
+            """How many of an item are left.
+
+            Args:
+                item: The item's name.
+                shop: Which shop.
+            """
+            return f"{item}: 12 left in shop {shop}"
+
+        def close_shop(self) -> str:
+            """Close the shop."""
+            return "closed"
+
+    return [Shop()]
+
+
+def final_answer_tools(fw: Framework) -> list[Any]:
+    tool = tools_api(fw).tool
+
+    @tool(stop_after_tool_call=True)
+    def lookup(key: str) -> str:
+        """Look a key up.
+
+        Args:
+            key: The key.
+        """
+        return f"value of {key}"
+
+    return [lookup]
+
+
+CASES = {
+    "@tool with options": counting_tools,
+    "a Toolkit class": shop_toolkit,
+    "stop after": final_answer_tools,
+}
+
+
+def offered(server: ModelServer, fw: Framework, case: str) -> tuple[list[tuple[str, str]], str, str]:
+    """(name, description) of each tool offered, the system message, and the run's answer."""
+    server.clear_requests()
+    agent = fw.Agent(name="Clerk", id="example", model=fw.model(server, reply_words=4), tools=CASES[case](fw))
+    answer = agent.run("Help me").content
+    body = server.requests[0].body
+    assert isinstance(body, dict)
+    tools = [(t["name"], t.get("description", "")) for t in body.get("tools", [])]
+    return tools, system_message_of(body), answer
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_tools_are_offered_and_used_as_on_agno(ray_session: None, server: ModelServer, case: str) -> None:
+    expected = offered(server, agno(), case)
+    assert expected[0], "Agno offered tools"
+    assert offered(server, kern(), case) == expected
+
+
+def test_tool_options_kern_lacks_are_refused_by_name() -> None:
+    from kern.tools import Toolkit, tool
+
+    with pytest.raises(NotImplementedError, match=r"@tool\(requires_confirmation=\.\.\.\)"):
+        tool(requires_confirmation=True)
+    with pytest.raises(ValueError, match="Invalid tool configuration argument: 'colour'"):
+        tool(colour="blue")
+    with pytest.raises(ValueError, match=r"no tools named \['missing'\]"):
+        Toolkit(name="empty", tools=[], include_tools=["missing"])
