@@ -6,10 +6,11 @@ import time
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from kern.messages import Message
 from kern.run.base import (
+    AgnoAccessors,
     BaseRunEvent,
     CancelledPayload,
     CompletedPayload,
@@ -114,7 +115,7 @@ AgentRunEvent = Annotated[
 """Any event of an agent run."""
 
 
-class RunOutput(BaseModel):
+class RunOutput(AgnoAccessors):
     """The record of one agent run: what `agent.run(stream=False)` returns and what storage keeps."""
 
     run_id: str
@@ -126,6 +127,8 @@ class RunOutput(BaseModel):
     input: str = ""
     content: str = ""
     """The answer; partial when the run was cancelled or failed."""
+    content_type: str = "str"
+    """The type of `content`, by name (as Agno's)."""
     status: RunStatus = RunStatus.pending
     error: str | None = None
     messages: list[Message] = Field(default_factory=list)

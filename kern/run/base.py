@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import time
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -47,7 +49,31 @@ class Metrics(BaseModel):
         self.model_calls += 1
 
 
-class BaseRunEvent(BaseModel):
+class AgnoAccessors(BaseModel):
+    """Agno's ways to read an event or an output: `to_dict()`, `to_json()`, `get_content_as_string()`."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields as JSON-ready values, those that are None left out (as Agno's `to_dict`)."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+    def to_json(self, separators: tuple[str, str] = (", ", ": "), indent: int | None = 2) -> str:
+        """`to_dict()` as JSON text."""
+        if indent is None:
+            return json.dumps(self.to_dict(), separators=separators)
+        return json.dumps(self.to_dict(), indent=indent, separators=separators)
+
+    def get_content_as_string(self, **kwargs: Any) -> str:
+        """The content as text (JSON for anything that is not a string)."""
+        content = getattr(self, "content", None)
+        if isinstance(content, str):
+            return content
+        if isinstance(content, BaseModel):
+            return content.model_dump_json(exclude_none=True, **kwargs)
+        kwargs.setdefault("ensure_ascii", False)
+        return json.dumps(content, **kwargs)
+
+
+class BaseRunEvent(AgnoAccessors):
     """Fields every event carries, agent or team."""
 
     model_config = ConfigDict(use_enum_values=False)

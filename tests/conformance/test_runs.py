@@ -97,3 +97,26 @@ def test_stream_and_stream_events_yield_what_agno_yields(
     expected = script(agno())
     assert expected[0] and expected[1]
     assert script(kern()) == expected
+
+
+def test_outputs_and_events_read_as_on_agno(ray_session: None, server: ModelServer) -> None:
+    import json
+
+    def script(fw: Framework) -> tuple[Any, ...]:
+        writer = agent(fw, server)
+        output = writer.run("Write")
+        events = writer.run("Write", stream=True, stream_events=True)
+        event = next(e for e in events if content_of([e]))
+        as_dict = output.to_dict()
+        return (
+            output.get_content_as_string(),
+            output.content_type,
+            as_dict["status"],
+            as_dict["content"],
+            json.loads(output.to_json())["run_id"] == output.run_id,
+            event.to_dict()["event"],
+            json.loads(event.to_json(indent=None))["agent_name"],
+        )
+
+    expected = script(agno())
+    assert script(kern()) == expected
