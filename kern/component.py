@@ -13,6 +13,9 @@ from rich.console import Console
 from actors import client, routing
 from actors.routing import Router
 from actors.runtime import READY_TIMEOUT_SECONDS
+from kern import sessions
+from kern.db import SessionRecord
+from kern.messages import Message
 from kern.printing import ashow, show, view_for
 from kern.run.agent import RunOutput
 from kern.run.base import BaseRunEvent
@@ -261,6 +264,44 @@ class Component:
             input, stream=True, stream_events=True, session_id=session_id, user_id=user_id, run_id=run_id
         )
         await ashow(events, view, console, stream=self._streaming(stream))
+
+    def get_session(self, session_id: str | None = None) -> SessionRecord | None:
+        """The session (this object's unless named) with its runs, from the db; None if there is none."""
+        chosen = session_id or self.session_id
+        return sessions.database(self.spec).get_session(chosen) if chosen else None
+
+    def get_run_output(self, run_id: str, session_id: str | None = None) -> RunOutput | None:
+        """A stored run of this agent or team, by id."""
+        run = sessions.database(self.spec).get_run(run_id)
+        if run is None or (session_id is not None and run.session_id != session_id):
+            return None
+        return run
+
+    def get_last_run_output(self, session_id: str | None = None) -> RunOutput | None:
+        """The latest run of the session (this object's unless named)."""
+        runs = sessions.top_level_runs(self.spec, self.get_session(session_id))
+        return runs[-1] if runs else None
+
+    def get_chat_history(
+        self, session_id: str | None = None, last_n_runs: int | None = None
+    ) -> list[Message]:
+        """The user and assistant messages of the session's runs, every status included (Agno's)."""
+        runs = sessions.top_level_runs(self.spec, self.get_session(session_id))
+        return sessions.session_messages(
+            runs, skip_roles=("system", "tool"), skip_statuses=(), last_n_runs=last_n_runs
+        )
+
+    def get_session_messages(
+        self, session_id: str | None = None, last_n_runs: int | None = None
+    ) -> list[Message]:
+        """The messages of the session's runs (the system message once), without cancelled or failed
+        runs (Agno's)."""
+        runs = sessions.top_level_runs(self.spec, self.get_session(session_id))
+        return sessions.session_messages(runs, last_n_runs=last_n_runs)
+
+    def delete_session(self, session_id: str) -> None:
+        """Delete a session and its runs from the db."""
+        sessions.database(self.spec).delete_session(session_id)
 
     def cancel_run(self, run_id: str) -> bool:
         """Cancel a run (and its member runs) from any thread or process. True if it was in flight."""

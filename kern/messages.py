@@ -28,3 +28,5 @@ class Message(BaseModel):
     """For a tool message: the id of the call it answers."""
     name: str | None = None
     """For a tool message: the tool's name."""
+    from_history: bool = False
+    """An earlier turn of the session, added to this run's context (`add_history_to_context`)."""

@@ -105,8 +105,8 @@ async def _initial_messages(ctx: RunContext) -> list[Message]:
             db, lambda d: d.get_history(session_id, component_id, runs), START_WAIT_SECONDS
         )
         for run in history:
-            messages.append(Message(role="user", content=run.input))
-            messages.append(Message(role="assistant", content=run.content))
+            messages.append(Message(role="user", content=run.input, from_history=True))
+            messages.append(Message(role="assistant", content=run.content, from_history=True))
     messages.append(Message(role="user", content=ctx.request.input))
     return messages
 
