@@ -26,7 +26,7 @@ def test_seed_imports_exist() -> None:
         (kern.run.team, "TeamRunEvent"),
     ]:
         assert hasattr(module, name)
-    assert kern.models.openai.__all__ == ["OpenAIChat", "OpenAIResponses"]
+    assert kern.models.openai.__all__ == ["OpenAIChat", "OpenAILike", "OpenAIResponses"]
 
 
 def test_enum_values_match_agno() -> None:
