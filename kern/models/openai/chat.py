@@ -10,17 +10,44 @@ from kern.models.base import ModelError, ModelResponse, TextDelta
 from kern.models.openai.client import OpenAIModel
 from kern.models.openai.converters import to_chat_messages, to_chat_tools
 
+CHAT_PARAMETERS = (
+    "max_tokens", "max_completion_tokens", "top_p", "seed", "stop", "frequency_penalty", "presence_penalty",
+    "logit_bias", "user", "reasoning_effort", "service_tier", "store", "metadata", "extra_headers",
+    "extra_query", "extra_body",
+)  # fmt: skip
+"""Chat Completions parameters passed through as Agno's `OpenAIChat` passes them, when set."""
+
 
 class OpenAIChat(OpenAIModel):
     """A model served through `POST /chat/completions`."""
 
     id: str = "gpt-5.2"
+    max_tokens: int | None = None
+    max_completion_tokens: int | None = None
+    top_p: float | None = None
+    seed: int | None = None
+    stop: str | list[str] | None = None
+    frequency_penalty: float | None = None
+    presence_penalty: float | None = None
+    logit_bias: dict[str, int] | None = None
+    user: str | None = None
+    reasoning_effort: str | None = None
+    service_tier: str | None = None
+    store: bool | None = None
+    metadata: dict[str, str] | None = None
+    extra_headers: dict[str, str] | None = None
+    extra_query: dict[str, str] | None = None
+    extra_body: dict[str, Any] | None = None
 
     def _request(self, messages: list[Message], tools: list[dict[str, Any]]) -> dict[str, Any]:
+        """The SDK call's arguments: Agno's request parameters, those that are set."""
         request: dict[str, Any] = {"model": self.id, "messages": to_chat_messages(messages)}
         if tools:
             request["tools"] = to_chat_tools(tools)
-        return {**request, **self.sampling("max_completion_tokens")}
+        request.update(self.sampling("max_completion_tokens"))
+        chosen = {name: getattr(self, name) for name in CHAT_PARAMETERS}
+        request.update({name: value for name, value in chosen.items() if value is not None})
+        return request
 
     async def stream(
         self, messages: list[Message], tools: list[dict[str, Any]]
