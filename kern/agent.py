@@ -21,28 +21,23 @@ __all__ = ["Agent", "RunEvent", "RunOutput"]
 Tools = list[Callable[..., Any] | Function | Toolkit]
 
 
-def as_functions(tools: Tools | None) -> list[Function]:
-    """Plain callables become tools, `Function`s pass through, a `Toolkit` gives its tools."""
+def prepare_tools(tools: Tools | None) -> tuple[list[Function], list[str]]:
+    """The tools as `Function`s (a `Toolkit` gives its own), and what they add to the system message, in
+    Agno's order: each tool's instructions, a toolkit's after its tools'."""
     functions: list[Function] = []
+    instructions: list[str] = []
     for each in tools or []:
         if isinstance(each, Toolkit):
-            functions.extend(each.functions)
+            group, own = each.functions, each.instructions if each.add_instructions else None
         else:
-            functions.append(each if isinstance(each, Function) else Function.from_callable(each))
-    return functions
-
-
-def tool_instructions(tools: Tools | None) -> list[str]:
-    """What the tools add to the system message, in Agno's order: each tool's instructions, a toolkit's
-    after its tools'."""
-    found: list[str] = []
-    for each in tools or []:
-        for function in each.functions if isinstance(each, Toolkit) else as_functions([each]):
+            group, own = [each if isinstance(each, Function) else Function.from_callable(each)], None
+        functions.extend(group)
+        for function in group:
             if function.add_instructions and function.instructions is not None:
-                found.append(function.instructions)
-        if isinstance(each, Toolkit) and each.tool_instructions() is not None:
-            found.append(each.tool_instructions() or "")
-    return found
+                instructions.append(function.instructions)
+        if own is not None:
+            instructions.append(own)
+    return functions, instructions
 
 
 class Agent(Component):
@@ -81,14 +76,15 @@ class Agent(Component):
         refuse("Agent", agno_options)
         super().__init__(session_id=session_id, user_id=user_id, stream=stream, stream_events=stream_events)
         name = name or id or "Agent"
+        functions, tool_instructions = prepare_tools(tools)
         self.spec = AgentSpec(
             id=id or slugify(name),
             name=name,
             model=model or OpenAIResponses(),
             description=description,
             instructions=instructions,
-            tools=as_functions(tools),
-            tool_instructions=tool_instructions(tools),
+            tools=functions,
+            tool_instructions=tool_instructions,
             db=db if db is not None else default_db(),
             add_history_to_context=add_history_to_context,
             num_history_runs=num_history_runs,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from kern.agent import Agent, Tools, as_functions, tool_instructions
+from kern.agent import Agent, Tools, prepare_tools
 from kern.agno_options import not_supported, refuse
 from kern.component import Component
 from kern.db import BaseDb, default_db
@@ -70,14 +70,15 @@ class Team(Component):
             raise TypeError(f"Team members must be Agent or Team objects, got {bad!r}")
         self.members = list(members)
         db = db if db is not None else default_db()
+        functions, tool_instructions = prepare_tools(tools)
         self.spec = TeamSpec(
             id=id or slugify(name),
             name=name,
             model=model or OpenAIResponses(),
             description=description,
             instructions=instructions,
-            tools=as_functions(tools),
-            tool_instructions=tool_instructions(tools),
+            tools=functions,
+            tool_instructions=tool_instructions,
             members=[with_db(member.spec, db) for member in members],
             respond_directly=respond_directly,
             delegate_to_all_members=delegate_to_all_members,

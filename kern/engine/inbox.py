@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import queue
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Protocol
 
 from kern.engine.frames import Batch, Frame, is_terminal_frame
+from kern.settings import whole_number
 
 MAX_UNREAD_VARIABLE = "KERN_MAX_UNREAD_EVENTS"
 DEFAULT_MAX_UNREAD_FRAMES = 20_000
@@ -17,16 +17,7 @@ DEFAULT_MAX_UNREAD_FRAMES = 20_000
 
 def max_unread_frames() -> int:
     """`KERN_MAX_UNREAD_EVENTS` (a positive integer), else 20,000."""
-    raw = os.environ.get(MAX_UNREAD_VARIABLE, "").strip()
-    if not raw:
-        return DEFAULT_MAX_UNREAD_FRAMES
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if value <= 0:
-        raise ValueError(f"{MAX_UNREAD_VARIABLE} must be a positive number of events, got {raw!r}")
-    return value
+    return whole_number(MAX_UNREAD_VARIABLE, DEFAULT_MAX_UNREAD_FRAMES, unit="events")
 
 
 MAX_UNREAD_FRAMES = max_unread_frames()

@@ -6,12 +6,13 @@ Everything here answers before anything runs: a bad id or body never reaches an 
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from kern.settings import whole_number
 
 ID_PATTERN = r"^[A-Za-z0-9_.:@+=~-]{1,128}$"
 """Run, session and user ids: 1 to 128 ASCII letters, digits and `_ . : @ + = ~ -` (UUIDs, slugs, e-mail
@@ -33,16 +34,7 @@ class InvalidJson(ValueError):
 
 def max_request_bytes() -> int:
     """The request body cap: `KERN_MAX_REQUEST_BYTES` (a positive integer), else 1 MiB."""
-    raw = os.environ.get(MAX_REQUEST_BYTES_VARIABLE)
-    if raw is None or not raw.strip():
-        return DEFAULT_MAX_REQUEST_BYTES
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if value <= 0:
-        raise ValueError(f"{MAX_REQUEST_BYTES_VARIABLE} must be a positive number of bytes, got {raw!r}")
-    return value
+    return whole_number(MAX_REQUEST_BYTES_VARIABLE, DEFAULT_MAX_REQUEST_BYTES, unit="bytes")
 
 
 def parse_json(body: bytes) -> Any:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import itertools
-import os
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -19,6 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from pydantic import BaseModel
+
+from kern.settings import whole_number
 
 LIMIT_VARIABLE = "KERN_TOOL_THREADS"
 DEFAULT_LIMIT = 256
@@ -104,13 +105,7 @@ class ToolThreads:
 
 def limit_from_environment() -> int:
     """`KERN_TOOL_THREADS`, or the default; a value that is not a whole number in range is an error."""
-    raw = os.environ.get(LIMIT_VARIABLE, "").strip()
-    if not raw:
-        return DEFAULT_LIMIT
-    limit = int(raw) if raw.isdigit() else 0
-    if not 1 <= limit <= MAX_LIMIT:
-        raise ValueError(f"{LIMIT_VARIABLE} must be a whole number from 1 to {MAX_LIMIT}, got {raw!r}")
-    return limit
+    return whole_number(LIMIT_VARIABLE, DEFAULT_LIMIT, unit="threads", maximum=MAX_LIMIT)
 
 
 @functools.cache

@@ -45,7 +45,3 @@ class Toolkit:
             if (include_tools is None or function.name in include_tools)
             and function.name not in (exclude_tools or [])
         ]
-
-    def tool_instructions(self) -> str | None:
-        """The toolkit's instructions for the system message, if it adds them."""
-        return self.instructions if self.add_instructions else None

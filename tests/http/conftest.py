@@ -109,19 +109,26 @@ def server_env() -> dict[str, str]:
     return env
 
 
-@pytest.fixture(scope="package")
-def servers(
-    ray_session: None, model_server: ModelServer, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[KernServer, KernServer]]:
-    """Two `kern serve` processes on the test session's Ray cluster, sharing one database."""
-    folder = tmp_path_factory.mktemp("http")
+def app_env(model_server: ModelServer, folder: Path, **extra: str) -> dict[str, str]:
+    """`server_env()` for serving `tests.http.app`: models on `model_server`, the SQLite db in `folder`."""
     env = server_env()
     env.update(
         OPENAI_BASE_URL=model_server.base_url,
         OPENAI_API_KEY="kern-test",
         KERN_TEST_MODEL_URL=model_server.base_url,
         KERN_TEST_DB_URL=f"sqlite:///{folder / 'kern.db'}",
+        **extra,
     )
+    return env
+
+
+@pytest.fixture(scope="package")
+def servers(
+    ray_session: None, model_server: ModelServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[KernServer, KernServer]]:
+    """Two `kern serve` processes on the test session's Ray cluster, sharing one database."""
+    folder = tmp_path_factory.mktemp("http")
+    env = app_env(model_server, folder)
     started = [start_server(env, folder / f"serve-{name}.log") for name in ("a", "b")]
     try:
         for server in started:

@@ -15,7 +15,7 @@ from kern.model_server import ModelServer
 from kern.os import AgentOS
 from kern.os.auth import INVALID, MISSING, SECURITY_KEY_VARIABLE, exposure_warning
 from kern.team import Team
-from tests.http.conftest import server_env, start_server, stop_servers, wait_healthy
+from tests.http.conftest import app_env, start_server, stop_servers, wait_healthy
 
 KEY = "s3cret-key-0123"
 
@@ -83,12 +83,7 @@ def test_serving_beyond_loopback_without_a_key_is_warned_about() -> None:
 
 @pytest.fixture
 def guarded_server(ray_session: None, model_server: ModelServer, tmp_path: Path) -> Iterator[str]:
-    env = server_env()
-    env.update(
-        KERN_TEST_MODEL_URL=model_server.base_url,
-        KERN_TEST_DB_URL=f"sqlite:///{tmp_path / 'kern.db'}",
-        **{SECURITY_KEY_VARIABLE: "serve-key"},
-    )
+    env = app_env(model_server, tmp_path, **{SECURITY_KEY_VARIABLE: "serve-key"})
     server = start_server(env, tmp_path / "serve.log")
     try:
         wait_healthy(server)

@@ -27,7 +27,7 @@ from kern.specs import new_id
 from tests.http.app import FIREHOSE
 from tests.http.conftest import (
     KernServer,
-    server_env,
+    app_env,
     sse_events,
     start_server,
     stop_servers,
@@ -56,14 +56,7 @@ TIMEOUT = 60.0
 def firehose(ray_session: None, model_server: ModelServer, tmp_path: Path) -> Iterator[KernServer]:
     """A `kern serve` of `tests.http.app:firehose_os` with `KERN_MAX_UNREAD_EVENTS` small, warmed up
     (the agent's actor exists, a run has streamed)."""
-    env = server_env()
-    env.update(
-        OPENAI_BASE_URL=model_server.base_url,
-        OPENAI_API_KEY="kern-test",
-        KERN_TEST_MODEL_URL=model_server.base_url,
-        KERN_TEST_DB_URL=f"sqlite:///{tmp_path / 'kern.db'}",
-        KERN_MAX_UNREAD_EVENTS=str(MAX_UNREAD_EVENTS),
-    )
+    env = app_env(model_server, tmp_path, KERN_MAX_UNREAD_EVENTS=str(MAX_UNREAD_EVENTS))
     server = start_server(env, tmp_path / "serve.log", target="tests.http.app:firehose_os")
     try:
         wait_healthy(server)
