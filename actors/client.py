@@ -8,7 +8,6 @@ import logging
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any
 
 import ray
 from ray.actor import ActorHandle
@@ -22,15 +21,14 @@ from actors.routing import Placement, Router
 from actors.runtime import aask_supervisor, ask_supervisor, attach_ray, supervisor
 from kern.db import writer
 from kern.engine import inbox
-from kern.engine.events import event_after, failure_event
+from kern.engine.events import EventFactory, event_after
 from kern.engine.frames import FrameDecoder
 from kern.engine.inbox import AsyncInbox, LinkBroken, ThreadInbox
 from kern.errors import describe
-from kern.run.agent import RunOutput, RunStartedEvent
+from kern.run.agent import RunOutput
 from kern.run.base import BaseRunEvent, RunStatus
-from kern.run.events import is_terminal
-from kern.run.team import TeamRunStartedEvent
-from kern.specs import ComponentSpec, RunRequest, TeamSpec, run_record
+from kern.run.events import STARTED_EVENTS, is_terminal
+from kern.specs import ComponentSpec, RunRequest, run_identity, run_record
 
 log = logging.getLogger(__name__)
 
@@ -233,7 +231,7 @@ class _RunWatch:
         if is_terminal(event):
             self._open.pop(event.run_id, None)
             self.ended = self.ended or event.run_id == self.request.run_id
-        elif event.run_id != self.request.run_id and isinstance(event, RunStartedEvent | TeamRunStartedEvent):
+        elif event.run_id != self.request.run_id and event.event in STARTED_EVENTS:
             self._open[event.run_id] = event
 
     def lost_record(self, exc: BaseException, *, started: bool) -> RunOutput:
@@ -258,17 +256,9 @@ class _RunWatch:
             for started in reversed(self._open.values())
         ]
         self._open.clear()
-        is_team = isinstance(self.spec, TeamSpec)
-        key = "team" if is_team else "agent"
-        identity: dict[str, Any] = {
-            "run_id": self.request.run_id,
-            "session_id": self.request.session_id,
-            "user_id": self.request.user_id,
-            "parent_run_id": self.request.parent_run_id,
-            f"{key}_id": self.spec.id,
-            f"{key}_name": self.spec.name,
-        }
-        return [*members, failure_event(is_team, identity, reason, "ActorLost")]
+        events = EventFactory(self.spec.kind == "team", run_identity(self.spec, self.request))
+        own = events.make("error", content=reason, error_type="ActorLost")
+        return [*members, own]
 
     def _store(self, record: RunOutput) -> None:
         """Queue the record with this process's writer (kern.db.writer), which retries it if it must."""

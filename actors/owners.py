@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal, NamedTuple
 
-from kern.specs import ComponentSpec, RunRequest, TeamSpec
+from kern.specs import ComponentSpec, RunRequest
 
 Kind = Literal["agent", "team"]
 
@@ -20,8 +20,7 @@ class RunOwner(NamedTuple):
 
     @classmethod
     def of(cls, spec: ComponentSpec, request: RunRequest) -> RunOwner:
-        kind: Kind = "team" if isinstance(spec, TeamSpec) else "agent"
-        return cls(kind, spec.id, request.session_id, request.user_id)
+        return cls(spec.kind, spec.id, request.session_id, request.user_id)
 
     def admits(self, owner: RunOwner) -> bool:
         """Whether this claim covers a run of `owner`: the same agent or team, and the same session and

@@ -135,13 +135,13 @@ def _after_failure(handle: ActorHandle, exc: Exception, deadline: float) -> None
 def actor_name(spec: ComponentSpec) -> str:
     """Actors are found by kind and id, so another process can reach the same agent or team. This is the
     name of the component's first replica; the others add `#1`, `#2`..."""
-    return f"kern:{_kind(spec)}:{spec.id}"
+    return f"kern:{spec.kind}:{spec.id}"
 
 
 def pool_config(spec: AgentSpec | TeamSpec) -> PoolConfig:
     """What the supervisor needs to keep the component's replicas."""
     return PoolConfig(
-        name=actor_name(spec), kind=_kind(spec), ray_options=spec.ray_options, bounds=spec.replicas
+        name=actor_name(spec), kind=spec.kind, ray_options=spec.ray_options, bounds=spec.replicas
     )
 
 
@@ -159,7 +159,3 @@ def replica_actor(config: PoolConfig, index: int) -> ActorHandle:
     return actor_class.options(  # type: ignore[union-attr]
         namespace=NAMESPACE, get_if_exists=True, lifetime="detached", **options
     ).remote(NAMESPACE)
-
-
-def _kind(spec: ComponentSpec) -> str:
-    return "team" if isinstance(spec, TeamSpec) else "agent"

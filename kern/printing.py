@@ -24,7 +24,6 @@ from kern.run.agent import RunEvent
 from kern.run.base import BaseRunEvent, ToolExecution
 from kern.run.events import is_terminal
 from kern.run.team import TeamRunEvent
-from kern.specs import TeamSpec
 
 REFRESHES_PER_SECOND = 10
 _CONTENT = {RunEvent.run_content, TeamRunEvent.run_content}
@@ -168,7 +167,7 @@ def view_for(component: Any, message: str, markdown: bool | None, show_message: 
         show_members_responses = getattr(component, "show_members_responses", False)
     return ResponseView(
         message,
-        is_team=isinstance(component.spec, TeamSpec),
+        is_team=component.spec.kind == "team",
         markdown=bool(component.spec.markdown if markdown is None else markdown),
         show_message=show_message,
         show_members=bool(show_members_responses),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -38,6 +38,7 @@ class ComponentSpec(BaseModel):
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
+    kind: Literal["agent", "team"]
     id: str
     name: str
     model: Model
@@ -78,13 +79,13 @@ class ComponentSpec(BaseModel):
 class AgentSpec(ComponentSpec):
     """An agent."""
 
-    kind: str = "agent"
+    kind: Literal["agent"] = "agent"
 
 
 class TeamSpec(ComponentSpec):
     """A team: a leader model and its members (agents or teams)."""
 
-    kind: str = "team"
+    kind: Literal["team"] = "team"
     members: list[AgentSpec | TeamSpec]
     respond_directly: bool = False
     delegate_to_all_members: bool = False
@@ -134,17 +135,19 @@ class RunRequest(BaseModel):
     """Use the model's streaming API (events are streamed either way)."""
 
 
-def run_record(spec: ComponentSpec, request: RunRequest, **fields: Any) -> RunOutput:
-    """A `RunOutput` (or `TeamRunOutput` for a team) of `spec` running `request`, with `fields` set."""
-    common: dict[str, Any] = {
+def run_identity(spec: ComponentSpec, request: RunRequest) -> dict[str, Any]:
+    """The fields that say whose run this is, as every event of the run and its record carry them."""
+    return {
         "run_id": request.run_id,
         "session_id": request.session_id,
         "user_id": request.user_id,
         "parent_run_id": request.parent_run_id,
-        "input": request.input,
-        "model": spec.model.id,
-        **fields,
+        f"{spec.kind}_id": spec.id,
+        f"{spec.kind}_name": spec.name,
     }
-    if isinstance(spec, TeamSpec):
-        return TeamRunOutput(team_id=spec.id, team_name=spec.name, **common)
-    return RunOutput(agent_id=spec.id, agent_name=spec.name, **common)
+
+
+def run_record(spec: ComponentSpec, request: RunRequest, **fields: Any) -> RunOutput:
+    """A `RunOutput` (or `TeamRunOutput` for a team) of `spec` running `request`, with `fields` set."""
+    common = {**run_identity(spec, request), "input": request.input, "model": spec.model.id, **fields}
+    return TeamRunOutput(**common) if isinstance(spec, TeamSpec) else RunOutput(**common)

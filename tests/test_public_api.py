@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import pickle
+
 import pytest
+from pydantic import BaseModel
 
 import kern.agent
 import kern.models.openai
 import kern.run.agent
 import kern.run.team
 import kern.team
-from kern.run.agent import RunCancelledEvent, RunContentEvent, RunEvent, RunOutput
+from kern.run.agent import RunCancelledEvent, RunCompletedEvent, RunContentEvent, RunEvent, RunOutput
 from kern.run.base import RunStatus
-from kern.run.events import event_from_json, event_to_json, is_terminal
+from kern.run.events import AGENT_EVENTS, TEAM_EVENTS, event_from_json, event_to_json, is_terminal
 from kern.run.team import TeamRunCancelledEvent, TeamRunEvent, TeamRunOutput
 from kern.specs import slugify
 
@@ -55,9 +58,14 @@ def test_outputs_round_trip_with_members() -> None:
     assert TeamRunOutput.model_validate_json(team.model_dump_json()) == team
 
 
-def test_content_is_always_a_string() -> None:
-    with pytest.raises(ValueError):
-        RunContentEvent(run_id="m", agent_id="a", agent_name="A", content=None)
+def test_structured_content_crosses_json_as_its_fields() -> None:
+    class Story(BaseModel):
+        title: str
+
+    event = RunCompletedEvent(run_id="m", agent_id="a", agent_name="A", content=Story(title="x"),
+                              content_type="Story")  # fmt: skip
+    back = event_from_json(event_to_json(event))
+    assert (back.content, back.content_type) == ({"title": "x"}, "Story")
 
 
 def test_ids_are_slugs_of_names() -> None:
@@ -104,3 +112,21 @@ def test_tool_decorator_builds_a_function_from_hints_and_docstring() -> None:
     }
     with pytest.raises(ValueError, match="Invalid arguments for lookup"):
         lookup.parse_arguments('{"limit": "many"}')
+
+
+def test_every_event_has_an_agent_and_a_team_form_that_pickle() -> None:
+    """The classes come from one table: each team form is its agent form with the team's identity."""
+    assert set(AGENT_EVENTS) == set(TEAM_EVENTS)
+    for kind, agent_form in AGENT_EVENTS.items():
+        team_form = TEAM_EVENTS[kind]
+        assert team_form.__name__ == f"Team{agent_form.__name__}"
+        assert getattr(kern.run.agent, agent_form.__name__) is agent_form
+        assert getattr(kern.run.team, team_form.__name__) is team_form
+        agent_fields = set(agent_form.model_fields) - {"agent_id", "agent_name"}
+        assert agent_fields == set(team_form.model_fields) - {"team_id", "team_name"}
+        event = team_form(run_id="r", team_id="t", team_name="T", **_required(team_form))
+        assert pickle.loads(pickle.dumps(event)) == event
+
+
+def _required(cls: type[BaseModel]) -> dict[str, object]:
+    return {"tool": {"tool_call_id": "c", "tool_name": "f"}} if "tool" in cls.model_fields else {}

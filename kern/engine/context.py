@@ -6,13 +6,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from kern.engine.events import AGENT_EVENTS, TEAM_EVENTS, EventFactory, EventKind
+from kern.engine.events import EventFactory
 from kern.engine.frames import Frame, content_frame, event_frame
 from kern.engine.outbox import Outbox
 from kern.messages import Message
 from kern.run.agent import RunOutput
 from kern.run.base import Metrics, RunStatus, ToolExecution
-from kern.specs import ComponentSpec, RunRequest, TeamSpec, run_record
+from kern.run.events import EventKind
+from kern.specs import ComponentSpec, RunRequest, run_identity, run_record
 from kern.tools import Function
 
 _URGENT: frozenset[EventKind] = frozenset({"started", "completed", "cancelled", "error"})
@@ -43,17 +44,8 @@ class RunContext:
     """Set once the run's outcome is decided; a cancel arriving later no longer applies."""
 
     def __post_init__(self) -> None:
-        self.is_team = isinstance(self.spec, TeamSpec)
-        identity: dict[str, Any] = {
-            "run_id": self.request.run_id,
-            "session_id": self.request.session_id,
-            "user_id": self.request.user_id,
-            "parent_run_id": self.request.parent_run_id,
-        }
-        key = "team" if self.is_team else "agent"
-        identity[f"{key}_id"] = self.spec.id
-        identity[f"{key}_name"] = self.spec.name
-        self.events = EventFactory(TEAM_EVENTS if self.is_team else AGENT_EVENTS, identity)
+        self.is_team = self.spec.kind == "team"
+        self.events = EventFactory(self.is_team, run_identity(self.spec, self.request))
         self._content_name = self.events.name("content")
 
     @property

@@ -12,9 +12,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from kern.run import agent, team
 from kern.run.base import BaseRunEvent
-from kern.run.events import TERMINAL_EVENTS
+from kern.run.events import CONTENT_EVENTS, EVENT_CLASSES, STARTED_EVENTS, TERMINAL_EVENTS
 
 Frame = tuple[str, str, float, "str | BaseRunEvent"]
 """`(run_id, event name, created_at, text of a content delta | the event)`."""
@@ -22,12 +21,7 @@ Frame = tuple[str, str, float, "str | BaseRunEvent"]
 Batch = dict[str, list[Frame]]
 """Frames bound for one consumer, grouped by route: the run the consumer started on that link."""
 
-_CONTENT_CLASSES: dict[str, type[agent.RunContentEvent | team.TeamRunContentEvent]] = {
-    agent.RunEvent.run_content: agent.RunContentEvent,
-    team.TeamRunEvent.run_content: team.TeamRunContentEvent,
-}
-_STARTED = frozenset({agent.RunEvent.run_started, team.TeamRunEvent.run_started})
-_IDENTITY = ("session_id", "user_id", "parent_run_id", "agent_id", "agent_name", "team_id", "team_name")
+_CONTENT_CLASSES: dict[str, Any] = {str(name): EVENT_CLASSES[f"{name}Event"] for name in CONTENT_EVENTS}
 
 
 def content_frame(run_id: str, event_name: str, text: str) -> Frame:
@@ -37,7 +31,7 @@ def content_frame(run_id: str, event_name: str, text: str) -> Frame:
 
 def event_frame(event: BaseRunEvent) -> Frame:
     """Any other event of a run."""
-    return (event.run_id, getattr(event, "event", ""), event.created_at, event)
+    return (event.run_id, event.event, event.created_at, event)
 
 
 def is_terminal_frame(frame: Frame) -> bool:
@@ -59,11 +53,8 @@ class FrameDecoder:
             if identity is None:
                 raise ValueError(f"Content of run {run_id!r} arrived before its {name[:-7]}Started event")
             return _CONTENT_CLASSES[name](created_at=created_at, content=payload, **identity)
-        if name in _STARTED:
-            self._identities[run_id] = {
-                "run_id": run_id,
-                **{key: getattr(payload, key) for key in _IDENTITY if hasattr(payload, key)},
-            }
+        if name in STARTED_EVENTS:
+            self._identities[run_id] = payload.identity()
         elif name in TERMINAL_EVENTS:
             self._identities.pop(run_id, None)
         return payload

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from kern.engine.events import event_after
 from kern.engine.frames import Frame, event_frame, is_terminal_frame
-from kern.run.agent import RunOutput, RunStartedEvent
+from kern.run.agent import RunOutput
 from kern.run.base import BaseRunEvent, Metrics, RunStatus
-from kern.run.team import TeamRunStartedEvent
+from kern.run.events import STARTED_EVENTS
 from kern.specs import AgentSpec, RunRequest, TeamSpec, run_record
 
 
@@ -38,7 +38,7 @@ class MemberTracker:
             if isinstance(payload, str):
                 if run_id == own:
                     self.content += payload
-            elif isinstance(payload, RunStartedEvent | TeamRunStartedEvent):
+            elif payload.event in STARTED_EVENTS:
                 self._open[run_id] = payload
             elif is_terminal_frame(frame):
                 self._open.pop(run_id, None)

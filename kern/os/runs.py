@@ -16,7 +16,7 @@ from actors import client
 from actors.owners import RunOwner
 from actors.runtime import aask_supervisor
 from kern.component import Component
-from kern.engine.events import failure_event
+from kern.engine.events import EventFactory
 from kern.errors import describe
 from kern.os.agentos import AgentOS, ComponentNotFound, Kind
 from kern.os.disconnect import ClientGone, unless_disconnected
@@ -28,7 +28,7 @@ from kern.os.storage import in_db, require_db
 from kern.run.agent import RunOutput
 from kern.run.base import BaseRunEvent
 from kern.run.team import TeamRunOutput
-from kern.specs import TeamSpec, new_id
+from kern.specs import RunRequest, TeamSpec, new_id, run_identity
 
 R = TypeVar("R")
 logger = logging.getLogger("kern.os")
@@ -234,17 +234,11 @@ def _failure(
     component: Component, run: RunInput, run_id: str, session_id: str, exc: BaseException
 ) -> BaseRunEvent:
     """The terminal error event sent when a run's stream breaks in this server."""
-    is_team = isinstance(component.spec, TeamSpec)
-    key = "team" if is_team else "agent"
-    identity = {
-        "run_id": run_id,
-        "session_id": session_id,
-        "user_id": run.user_id,
-        f"{key}_id": component.id,
-        f"{key}_name": component.name,
-    }
+    request = RunRequest(input=run.message, run_id=run_id, session_id=session_id, user_id=run.user_id)
     message = f"the run's stream failed: {describe(exc)}"
-    return failure_event(is_team, identity, message, "ServerError")
+    return EventFactory(component.spec.kind == "team", run_identity(component.spec, request)).make(
+        "error", content=message, error_type="ServerError"
+    )
 
 
 def _request_body() -> dict[str, Any]:

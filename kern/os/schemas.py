@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from kern.db import SessionRecord
-from kern.specs import AgentSpec, ComponentSpec, TeamSpec
+from kern.specs import ComponentSpec, TeamSpec
 
 
 class Health(BaseModel):
@@ -87,10 +87,7 @@ def team_info(spec: TeamSpec) -> TeamInfo:
     )
     return TeamInfo(
         **_common(spec),
-        members=[
-            MemberRef(id=m.id, name=m.name, kind="agent" if isinstance(m, AgentSpec) else "team")
-            for m in spec.members
-        ],
+        members=[MemberRef(id=m.id, name=m.name, kind=m.kind) for m in spec.members],
         mode=mode,
         respond_directly=spec.respond_directly,
         delegate_to_all_members=spec.delegate_to_all_members,

@@ -1,118 +1,26 @@
-"""An agent run's events and its output."""
+"""An agent run's events (`RunEvent`, `RunContentEvent`...: see `kern.run.events`) and its output."""
 
 from __future__ import annotations
 
 import time
-from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Any
 
 from pydantic import Field
 
 from kern.messages import Message
-from kern.run.base import (
-    AgnoAccessors,
-    BaseRunEvent,
-    CancelledPayload,
-    CompletedPayload,
-    ContentPayload,
-    ErrorPayload,
-    Metrics,
-    RunStatus,
-    ToolExecution,
-    ToolPayload,
-)
+from kern.run.base import AgnoAccessors, BaseRunEvent, Metrics, RunStatus, ToolExecution
+from kern.run.events import AGENT_EVENTS
+from kern.run.names import RunEvent
+
+__all__ = ["RunEvent", "RunOutput", *(cls.__name__ for cls in AGENT_EVENTS.values())]
 
 
-class RunEvent(StrEnum):
-    """Names of the events an agent run emits."""
-
-    run_started = "RunStarted"
-    run_content = "RunContent"
-    run_content_completed = "RunContentCompleted"
-    run_completed = "RunCompleted"
-    run_error = "RunError"
-    run_cancelled = "RunCancelled"
-    tool_call_started = "ToolCallStarted"
-    tool_call_completed = "ToolCallCompleted"
-    tool_call_error = "ToolCallError"
-
-
-class AgentEventBase(BaseRunEvent):
-    """Fields of every agent event."""
-
-    agent_id: str
-    agent_name: str
-
-
-class RunStartedEvent(AgentEventBase):
-    """The run began; always the first event, before any model call."""
-
-    event: Literal[RunEvent.run_started] = RunEvent.run_started
-    model: str | None = None
-    """The id of the model the agent uses."""
-
-
-class RunContentEvent(AgentEventBase, ContentPayload):
-    """A delta of the agent's answer."""
-
-    event: Literal[RunEvent.run_content] = RunEvent.run_content
-
-
-class RunContentCompletedEvent(AgentEventBase):
-    """The model finished streaming a reply (there may be more after tool calls)."""
-
-    event: Literal[RunEvent.run_content_completed] = RunEvent.run_content_completed
-
-
-class RunCompletedEvent(AgentEventBase, CompletedPayload):
-    """Terminal: the run finished."""
-
-    event: Literal[RunEvent.run_completed] = RunEvent.run_completed
-
-
-class RunErrorEvent(AgentEventBase, ErrorPayload):
-    """Terminal: the run failed."""
-
-    event: Literal[RunEvent.run_error] = RunEvent.run_error
-
-
-class RunCancelledEvent(AgentEventBase, CancelledPayload):
-    """Terminal: the run was cancelled; `content` keeps the partial answer."""
-
-    event: Literal[RunEvent.run_cancelled] = RunEvent.run_cancelled
-
-
-class ToolCallStartedEvent(AgentEventBase, ToolPayload):
-    """A tool call began."""
-
-    event: Literal[RunEvent.tool_call_started] = RunEvent.tool_call_started
-
-
-class ToolCallCompletedEvent(AgentEventBase, ToolPayload):
-    """A tool call returned; `content` is its result."""
-
-    event: Literal[RunEvent.tool_call_completed] = RunEvent.tool_call_completed
-
-
-class ToolCallErrorEvent(AgentEventBase, ToolPayload):
-    """A tool call raised; its message went back to the model and the run goes on."""
-
-    event: Literal[RunEvent.tool_call_error] = RunEvent.tool_call_error
-
-
-AgentRunEvent = Annotated[
-    RunStartedEvent
-    | RunContentEvent
-    | RunContentCompletedEvent
-    | RunCompletedEvent
-    | RunErrorEvent
-    | RunCancelledEvent
-    | ToolCallStartedEvent
-    | ToolCallCompletedEvent
-    | ToolCallErrorEvent,
-    Field(discriminator="event"),
-]
-"""Any event of an agent run."""
+def __getattr__(name: str) -> type[BaseRunEvent]:
+    """The agent event classes, by name (`from kern.run.agent import RunContentEvent`)."""
+    for cls in AGENT_EVENTS.values():
+        if cls.__name__ == name:
+            return cls
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class RunOutput(AgnoAccessors):
@@ -125,8 +33,9 @@ class RunOutput(AgnoAccessors):
     user_id: str | None = None
     parent_run_id: str | None = None
     input: str = ""
-    content: str = ""
-    """The answer; partial when the run was cancelled or failed."""
+    content: Any = ""
+    """The answer (the output schema's instance for structured output); partial when the run was
+    cancelled or failed."""
     content_type: str = "str"
     """The type of `content`, by name (as Agno's)."""
     status: RunStatus = RunStatus.pending
@@ -135,4 +44,6 @@ class RunOutput(AgnoAccessors):
     tools: list[ToolExecution] = Field(default_factory=list)
     metrics: Metrics = Field(default_factory=Metrics)
     model: str | None = None
+    session_state: dict[str, Any] | None = None
+    """The session's state as the run left it (Agno's); saved as the session's state."""
     created_at: float = Field(default_factory=time.time)

@@ -73,11 +73,19 @@ class AgnoAccessors(BaseModel):
         return json.dumps(content, **kwargs)
 
 
+IDENTITY_FIELDS = (
+    "run_id", "session_id", "user_id", "parent_run_id", "agent_id", "agent_name", "team_id", "team_name",
+)  # fmt: skip
+"""The fields that say whose run an event belongs to."""
+
+
 class BaseRunEvent(AgnoAccessors):
     """Fields every event carries, agent or team."""
 
     model_config = ConfigDict(use_enum_values=False)
 
+    event: str
+    """The event's name (`RunContent`, `TeamRunCompleted`...)."""
     run_id: str
     session_id: str | None = None
     user_id: str | None = None
@@ -86,18 +94,47 @@ class BaseRunEvent(AgnoAccessors):
     created_at: float = Field(default_factory=time.time)
     """Unix time in seconds."""
 
+    def identity(self) -> dict[str, Any]:
+        """The fields that say whose run this event belongs to (`IDENTITY_FIELDS` it has)."""
+        return {key: getattr(self, key) for key in IDENTITY_FIELDS if hasattr(self, key)}
+
+
+class AgentEventBase(BaseRunEvent):
+    """Fields of every agent event."""
+
+    agent_id: str
+    agent_name: str
+
+
+class TeamEventBase(BaseRunEvent):
+    """Fields of every team event."""
+
+    team_id: str
+    team_name: str
+
+
+class StartedPayload(BaseModel):
+    """The run began; always its first event, before any model call."""
+
+    model: str | None = None
+    """The id of the model the agent or team uses."""
+
 
 class ContentPayload(BaseModel):
-    """A piece of streamed text; always a string."""
+    """A piece of the answer: streamed text, or the whole structured output (`output_schema`)."""
 
-    content: str = ""
+    content: Any = ""
+    content_type: str = "str"
+    """The type of `content`, by name (the output schema's class name for structured output)."""
 
 
 class TerminalPayload(BaseModel):
     """What a terminal event says about the whole run."""
 
-    content: str = ""
-    """The full answer, or the partial answer when cancelled, or the error message."""
+    content: Any = ""
+    """The full answer (the output schema's instance for structured output), or the partial answer when
+    cancelled, or the error message."""
+    content_type: str = "str"
     status: RunStatus
     metrics: Metrics = Field(default_factory=Metrics)
     storage_error: str | None = None
@@ -118,7 +155,8 @@ class CancelledPayload(TerminalPayload):
     """A run that was cancelled; `content` keeps what was produced before the cancel."""
 
     status: RunStatus = RunStatus.cancelled
-    reason: str = "Run cancelled"
+    reason: str | None = None
+    """Set when kern ended the run in its stead (a member that did not answer the cancel in time)."""
 
 
 class CompletedPayload(TerminalPayload):

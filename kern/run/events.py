@@ -1,54 +1,112 @@
-"""One union of every event and one adapter for JSON (SSE, storage) and for crossing processes."""
+"""Every run event, from one table: each row is one event, with its agent and team forms and its fields.
+
+The event classes (`RunContentEvent`, `TeamRunContentEvent`...), the union of them all with its JSON
+adapter (SSE, storage, crossing processes) and the set of terminal events all derive from `EVENTS`. A
+team form is its agent form with the team's identity and its name prefixed with "Team", as in Agno.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import Field, TypeAdapter
+from pydantic import BaseModel, Field, TypeAdapter, create_model
 
-from kern.run import agent, team
-from kern.run.base import BaseRunEvent
+from kern.run.base import (
+    AgentEventBase,
+    BaseRunEvent,
+    CancelledPayload,
+    CompletedPayload,
+    ContentPayload,
+    ErrorPayload,
+    StartedPayload,
+    TeamEventBase,
+    ToolPayload,
+)
+from kern.run.names import RunEvent, TeamRunEvent
 
-Event = Annotated[
-    agent.RunStartedEvent
-    | agent.RunContentEvent
-    | agent.RunContentCompletedEvent
-    | agent.RunCompletedEvent
-    | agent.RunErrorEvent
-    | agent.RunCancelledEvent
-    | agent.ToolCallStartedEvent
-    | agent.ToolCallCompletedEvent
-    | agent.ToolCallErrorEvent
-    | team.TeamRunStartedEvent
-    | team.TeamRunContentEvent
-    | team.TeamRunContentCompletedEvent
-    | team.TeamRunCompletedEvent
-    | team.TeamRunErrorEvent
-    | team.TeamRunCancelledEvent
-    | team.TeamToolCallStartedEvent
-    | team.TeamToolCallCompletedEvent
-    | team.TeamToolCallErrorEvent,
-    Field(discriminator="event"),
-]
+EventKind = Literal[
+    "started", "content", "content_completed", "completed", "error", "cancelled",
+    "tool_started", "tool_completed", "tool_error",
+]  # fmt: skip
+"""What an event means, whoever emits it."""
+
+
+@dataclass(frozen=True)
+class EventRow:
+    """One event: its kind, its agent name (the team's is derived), its fields and what it means."""
+
+    kind: EventKind
+    name: RunEvent
+    fields: type[BaseModel] | None
+    doc: str
+    terminal: bool = False
+
+    @property
+    def team_name(self) -> TeamRunEvent:
+        return TeamRunEvent[self.name.name]
+
+
+EVENTS: tuple[EventRow, ...] = (
+    EventRow("started", RunEvent.run_started, StartedPayload, "The run began; always its first event."),
+    EventRow("content", RunEvent.run_content, ContentPayload, "A piece of the answer."),
+    EventRow("content_completed", RunEvent.run_content_completed, None,
+             "The model finished streaming a reply (more may follow after tool calls)."),
+    EventRow("completed", RunEvent.run_completed, CompletedPayload, "Terminal: the run finished.", True),
+    EventRow("error", RunEvent.run_error, ErrorPayload, "Terminal: the run failed.", True),
+    EventRow("cancelled", RunEvent.run_cancelled, CancelledPayload,
+             "Terminal: the run was cancelled; `content` keeps the partial answer.", True),
+    EventRow("tool_started", RunEvent.tool_call_started, ToolPayload, "A tool call began."),
+    EventRow("tool_completed", RunEvent.tool_call_completed, ToolPayload,
+             "A tool call returned; `content` is its result."),
+    EventRow("tool_error", RunEvent.tool_call_error, ToolPayload,
+             "A tool call raised; its message went back to the model and the run goes on."),
+)  # fmt: skip
+
+
+def _event_class(name: str, base: type[BaseRunEvent], row: EventRow) -> type[BaseRunEvent]:
+    bases: Any = (base,) if row.fields is None else (base, row.fields)
+    event: Any = Literal[name]
+    cls: type[BaseRunEvent] = create_model(
+        f"{name}Event", __base__=bases, __module__=__name__, __doc__=row.doc, event=(event, name)
+    )
+    globals()[cls.__name__] = cls  # importable by name, so pickle finds it
+    return cls
+
+
+AGENT_EVENTS: dict[EventKind, type[BaseRunEvent]] = {
+    row.kind: _event_class(row.name, AgentEventBase, row) for row in EVENTS
+}
+"""The agent form of each event."""
+TEAM_EVENTS: dict[EventKind, type[BaseRunEvent]] = {
+    row.kind: _event_class(row.team_name, TeamEventBase, row) for row in EVENTS
+}
+"""The team form of each event."""
+EVENT_CLASSES: dict[str, type[BaseRunEvent]] = {
+    cls.__name__: cls for forms in (AGENT_EVENTS, TEAM_EVENTS) for cls in forms.values()
+}
+"""Every event class by class name (`RunContentEvent`...)."""
+
+Event: Any = Annotated[Union[tuple(EVENT_CLASSES.values())], Field(discriminator="event")]  # noqa: UP007
 """Any event of an agent or team run."""
 
-event_adapter: TypeAdapter[Event] = TypeAdapter(Event)
+event_adapter: TypeAdapter[BaseRunEvent] = TypeAdapter(Event)
 
-TERMINAL_EVENTS = frozenset(
-    {
-        agent.RunEvent.run_completed,
-        agent.RunEvent.run_error,
-        agent.RunEvent.run_cancelled,
-        team.TeamRunEvent.run_completed,
-        team.TeamRunEvent.run_error,
-        team.TeamRunEvent.run_cancelled,
-    }
-)
+TERMINAL_EVENTS = frozenset(name for row in EVENTS if row.terminal for name in (row.name, row.team_name))
+STARTED_EVENTS = frozenset({RunEvent.run_started, TeamRunEvent.run_started})
+CONTENT_EVENTS = frozenset({RunEvent.run_content, TeamRunEvent.run_content})
+
+assert {row.name for row in EVENTS} == set(RunEvent), "every RunEvent needs a row in EVENTS"
+
+
+def forms(is_team: bool) -> dict[EventKind, type[BaseRunEvent]]:
+    """The event classes of an agent's or a team's runs, by kind."""
+    return TEAM_EVENTS if is_team else AGENT_EVENTS
 
 
 def is_terminal(event: BaseRunEvent) -> bool:
     """Whether this event ends its run."""
-    return getattr(event, "event", None) in TERMINAL_EVENTS
+    return event.event in TERMINAL_EVENTS
 
 
 def event_from_json(data: str | bytes | dict[str, Any]) -> BaseRunEvent:

@@ -1,0 +1,34 @@
+"""The names of run events, as Agno spells them: `RunEvent` for agents, `TeamRunEvent` for teams (the same
+events, each name prefixed with "Team")."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class RunEvent(StrEnum):
+    """Names of the events an agent run emits."""
+
+    run_started = "RunStarted"
+    run_content = "RunContent"
+    run_content_completed = "RunContentCompleted"
+    run_completed = "RunCompleted"
+    run_error = "RunError"
+    run_cancelled = "RunCancelled"
+    tool_call_started = "ToolCallStarted"
+    tool_call_completed = "ToolCallCompleted"
+    tool_call_error = "ToolCallError"
+
+
+class TeamRunEvent(StrEnum):
+    """Names of the events a team run emits (members' events keep their `RunEvent` names)."""
+
+    run_started = "TeamRunStarted"
+    run_content = "TeamRunContent"
+    run_content_completed = "TeamRunContentCompleted"
+    run_completed = "TeamRunCompleted"
+    run_error = "TeamRunError"
+    run_cancelled = "TeamRunCancelled"
+    tool_call_started = "TeamToolCallStarted"
+    tool_call_completed = "TeamToolCallCompleted"
+    tool_call_error = "TeamToolCallError"
