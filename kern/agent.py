@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from pydantic import BaseModel
+
 from kern.agno_options import refuse
 from kern.component import Component
 from kern.db import BaseDb, default_db
+from kern.engine.structured import OutputSchema
 from kern.models.base import Model
 from kern.models.openai import OpenAIResponses
 from kern.replicas import Replicas, default_replicas
@@ -71,6 +74,9 @@ class Agent(Component):
         datetime_format: str | None = None,
         add_name_to_context: bool = False,
         use_instruction_tags: bool = False,
+        output_schema: OutputSchema | None = None,
+        input_schema: type[BaseModel] | None = None,
+        use_json_mode: bool = False,
         **agno_options: Any,
     ) -> None:
         refuse("Agent", agno_options)
@@ -90,6 +96,9 @@ class Agent(Component):
             num_history_runs=num_history_runs,
             ray_options=ray_options or {},
             replicas=replicas or default_replicas(),
+            output_schema=output_schema,
+            input_schema=input_schema,
+            use_json_mode=use_json_mode,
             role=role,
             expected_output=expected_output,
             additional_context=additional_context,

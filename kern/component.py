@@ -7,6 +7,7 @@ import threading
 from collections.abc import AsyncGenerator, AsyncIterator, Coroutine, Generator, Iterator
 from typing import Any, Literal, overload
 
+from pydantic import BaseModel
 from ray.actor import ActorHandle
 from rich.console import Console
 
@@ -15,12 +16,16 @@ from actors.routing import Router
 from actors.runtime import READY_TIMEOUT_SECONDS
 from kern import sessions
 from kern.db import SessionRecord
+from kern.engine.structured import input_text
 from kern.messages import Message
 from kern.printing import ashow, show, view_for
 from kern.run.agent import RunOutput
 from kern.run.base import BaseRunEvent
 from kern.run.plain import aplain, plain
 from kern.specs import AgentSpec, RunRequest, TeamSpec, new_id
+
+RunInput = str | BaseModel | dict[str, Any]
+"""A run's input: text, or with an `input_schema` a dict, JSON text or an instance of it."""
 
 
 class Component:
@@ -78,12 +83,10 @@ class Component:
             return self._router
 
     def _request(
-        self, input: str, stream: bool, session_id: str | None, user_id: str | None, run_id: str | None
+        self, input: RunInput, stream: bool, session_id: str | None, user_id: str | None, run_id: str | None
     ) -> RunRequest:
-        if not isinstance(input, str):
-            raise TypeError(f"input must be a str, got {type(input).__name__}")
         return RunRequest(
-            input=input,
+            input=input_text(input, self.spec.input_schema),
             run_id=run_id or new_id(),
             session_id=session_id or self._sticky_session_id(),
             user_id=user_id or self.user_id,
@@ -101,7 +104,7 @@ class Component:
     @overload
     def run(
         self,
-        input: str,
+        input: RunInput,
         *,
         stream: Literal[False],
         stream_events: bool | None = None,
@@ -112,7 +115,7 @@ class Component:
     @overload
     def run(
         self,
-        input: str,
+        input: RunInput,
         *,
         stream: Literal[True],
         stream_events: bool | None = None,
@@ -123,7 +126,7 @@ class Component:
     @overload
     def run(
         self,
-        input: str,
+        input: RunInput,
         *,
         stream: bool | None = None,
         stream_events: bool | None = None,
@@ -134,7 +137,7 @@ class Component:
 
     def run(
         self,
-        input: str,
+        input: RunInput,
         *,
         stream: bool | None = None,
         stream_events: bool | None = None,
@@ -163,7 +166,7 @@ class Component:
     @overload
     def arun(
         self,
-        input: str,
+        input: RunInput,
         *,
         stream: Literal[False],
         stream_events: bool | None = None,
@@ -174,7 +177,7 @@ class Component:
     @overload
     def arun(
         self,
-        input: str,
+        input: RunInput,
         *,
         stream: Literal[True],
         stream_events: bool | None = None,
@@ -185,7 +188,7 @@ class Component:
     @overload
     def arun(
         self,
-        input: str,
+        input: RunInput,
         *,
         stream: bool | None = None,
         stream_events: bool | None = None,
@@ -196,7 +199,7 @@ class Component:
 
     def arun(
         self,
-        input: str,
+        input: RunInput,
         *,
         stream: bool | None = None,
         stream_events: bool | None = None,
@@ -226,7 +229,7 @@ class Component:
 
     def print_response(
         self,
-        input: str,
+        input: RunInput,
         *,
         stream: bool | None = None,
         markdown: bool | None = None,
@@ -239,15 +242,16 @@ class Component:
     ) -> None:
         """Run and show it in the terminal as Agno does (`kern.printing`): the message, tool calls, member
         responses (teams, with `show_members_responses`) and the response, live while it streams."""
-        view = view_for(self, input, markdown, show_message, show_members_responses)
+        text = input_text(input, self.spec.input_schema)
+        view = view_for(self, text, markdown, show_message, show_members_responses)
         events = self.run(
-            input, stream=True, stream_events=True, session_id=session_id, user_id=user_id, run_id=run_id
+            text, stream=True, stream_events=True, session_id=session_id, user_id=user_id, run_id=run_id
         )
         show(events, view, console, stream=self._streaming(stream))
 
     async def aprint_response(
         self,
-        input: str,
+        input: RunInput,
         *,
         stream: bool | None = None,
         markdown: bool | None = None,
@@ -259,9 +263,10 @@ class Component:
         run_id: str | None = None,
     ) -> None:
         """The async twin of `print_response`."""
-        view = view_for(self, input, markdown, show_message, show_members_responses)
+        text = input_text(input, self.spec.input_schema)
+        view = view_for(self, text, markdown, show_message, show_members_responses)
         events = self.arun(
-            input, stream=True, stream_events=True, session_id=session_id, user_id=user_id, run_id=run_id
+            text, stream=True, stream_events=True, session_id=session_id, user_id=user_id, run_id=run_id
         )
         await ashow(events, view, console, stream=self._streaming(stream))
 

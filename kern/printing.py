@@ -7,11 +7,13 @@ panel style (heavy box, title on the left, its colours), so output reads the sam
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import BaseModel
 from rich.box import HEAVY
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
@@ -30,6 +32,15 @@ _CONTENT = {RunEvent.run_content, TeamRunEvent.run_content}
 _TOOL_STARTED = {RunEvent.tool_call_started, TeamRunEvent.tool_call_started}
 _CANCELLED = {RunEvent.run_cancelled, TeamRunEvent.run_cancelled}
 _ERROR = {RunEvent.run_error, TeamRunEvent.run_error}
+
+
+def as_text(content: object) -> str:
+    """Content as shown: text as it is, a structured answer as indented JSON (as Agno shows it)."""
+    if content is None or isinstance(content, str):
+        return content or ""
+    if isinstance(content, BaseModel):
+        return content.model_dump_json(indent=2, exclude_none=True)
+    return json.dumps(content, indent=2, ensure_ascii=False)
 
 
 def panel(content: RenderableType, title: str, border_style: str) -> Panel:
@@ -83,7 +94,7 @@ class ResponseView:
         part = self._part(event)
         kind = getattr(event, "event", None)
         if kind in _CONTENT:
-            part.content += getattr(event, "content", "") or ""
+            part.content += as_text(getattr(event, "content", ""))
         elif kind in _TOOL_STARTED and getattr(event, "tool", None) is not None:
             part.tool_calls.append(event.tool)  # type: ignore[attr-defined]
         elif kind in _CANCELLED:
@@ -91,8 +102,8 @@ class ResponseView:
         elif kind in _ERROR:
             part.ended = getattr(event, "content", "") or "error"
         if is_terminal(event) and part is self.root:
-            final = getattr(event, "content", None)
-            if kind not in _ERROR and isinstance(final, str) and final:
+            final = as_text(getattr(event, "content", None))
+            if kind not in _ERROR and final:
                 part.content = final
             self.done = True
         if not self.done:

@@ -55,6 +55,13 @@ class ComponentSpec(BaseModel):
     datetime_format: str | None = None
     add_name_to_context: bool = False
     use_instruction_tags: bool = False
+    output_schema: type[BaseModel] | dict[str, Any] | None = None
+    """The answer's shape: a pydantic class (the answer is its instance) or a JSON Schema (a dict)."""
+    use_json_mode: bool = False
+    """Ask for any JSON object and describe the schema in the system message, instead of the API's
+    structured outputs."""
+    input_schema: type[BaseModel] | None = None
+    """What a run's input must fit (checked where the run is started)."""
     tools: list[Function] = Field(default_factory=list)
     tool_instructions: list[str] = Field(default_factory=list)
     """What the tools ask to add to the system message."""

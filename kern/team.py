@@ -5,10 +5,13 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
+from pydantic import BaseModel
+
 from kern.agent import Agent, Tools, prepare_tools
 from kern.agno_options import not_supported, refuse
 from kern.component import Component
 from kern.db import BaseDb, default_db
+from kern.engine.structured import OutputSchema
 from kern.models.base import Model
 from kern.models.openai import OpenAIResponses
 from kern.replicas import Replicas, default_replicas
@@ -57,6 +60,9 @@ class Team(Component):
         stream_events: bool | None = None,
         show_members_responses: bool = False,
         mode: TeamMode | str | None = None,
+        output_schema: OutputSchema | None = None,
+        input_schema: type[BaseModel] | None = None,
+        use_json_mode: bool = False,
         **agno_options: Any,
     ) -> None:
         refuse("Team", agno_options)
@@ -88,6 +94,9 @@ class Team(Component):
             num_history_runs=num_history_runs,
             ray_options=ray_options or {},
             replicas=replicas or default_replicas(),
+            output_schema=output_schema,
+            input_schema=input_schema,
+            use_json_mode=use_json_mode,
         )
 
 

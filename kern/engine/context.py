@@ -31,8 +31,10 @@ class RunContext:
     """The run's route on that link: the id of the run its consumer started (this one, or its team's)."""
     tools: list[Function] = field(default_factory=list)
     messages: list[Message] = field(default_factory=list)
-    content: str = ""
-    """What the run has answered so far: the partial answer if it stops early."""
+    content: Any = ""
+    """What the run has answered so far: the partial answer if it stops early; the output schema's
+    instance once a structured answer is parsed."""
+    content_type: str = "str"
     metrics: Metrics = field(default_factory=Metrics)
     tool_executions: list[ToolExecution] = field(default_factory=list)
     member_responses: list[RunOutput] = field(default_factory=list)
@@ -81,6 +83,7 @@ class RunContext:
             self.spec,
             self.request,
             content=self.content,
+            content_type=self.content_type,
             status=status,
             error=error,
             messages=self.messages,

@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import time
 from contextlib import aclosing
+from typing import Any
 
 from kern.engine.context import RunContext
 from kern.engine.gather import gather_all
+from kern.engine.structured import OutputSchema, content_type, parse_output, response_format
 from kern.messages import Message, ToolCall
-from kern.models.base import ModelResponse, TextDelta
+from kern.models.base import CallOptions, ModelResponse, TextDelta
 from kern.run.base import ToolExecution
 from kern.tools import Function
 from kern.tools.function import ToolArgumentsError
@@ -20,14 +22,20 @@ class RunLoopError(RuntimeError):
 
 
 async def model_loop(ctx: RunContext) -> None:
-    """Drive the conversation in `ctx.messages` to an answer, streaming content and tool events."""
+    """Drive the conversation in `ctx.messages` to an answer, streaming content and tool events.
+
+    With an output schema the model's replies are not streamed (as in Agno): the answer comes as one
+    content event carrying the schema's instance, or the run fails naming what does not fit."""
     by_name = {function.name: function for function in ctx.tools}
     definitions = [function.definition() for function in ctx.tools]
+    options = CallOptions(response_format=response_format(ctx.spec))
     for _ in range(ctx.spec.max_model_calls):
         _stop_if_cancelled(ctx)
-        reply = await _call_model(ctx, definitions)
+        reply = await _call_model(ctx, definitions, options)
         ctx.messages.append(Message(role="assistant", content=reply.content, tool_calls=reply.tool_calls))
         if not reply.tool_calls:
+            if ctx.spec.output_schema is not None:
+                _take_structured(ctx, ctx.spec.output_schema, reply.content)
             return
         _stop_if_cancelled(ctx)
         results = await gather_all(
@@ -49,14 +57,24 @@ def _stop_if_cancelled(ctx: RunContext) -> None:
         raise asyncio.CancelledError
 
 
-async def _call_model(ctx: RunContext, definitions: list[dict[str, object]]) -> ModelResponse:
+def _take_structured(ctx: RunContext, schema: OutputSchema, text: str) -> None:
+    ctx.content = parse_output(schema, text)
+    ctx.content_type = content_type(schema)
+    ctx.emit("content", content=ctx.content, content_type=ctx.content_type)
+
+
+async def _call_model(
+    ctx: RunContext, definitions: list[dict[str, Any]], options: CallOptions
+) -> ModelResponse:
     model = ctx.spec.model
-    if not ctx.request.stream:
-        reply = await model.response(ctx.messages, definitions)
+    if ctx.spec.output_schema is not None:
+        reply = await model.response(ctx.messages, definitions, options)
+    elif not ctx.request.stream:
+        reply = await model.response(ctx.messages, definitions, options)
         ctx.add_content(reply.content)
     else:
         reply = ModelResponse()
-        async with aclosing(model.stream(ctx.messages, definitions)) as stream:
+        async with aclosing(model.stream(ctx.messages, definitions, options)) as stream:
             async for item in stream:
                 if isinstance(item, TextDelta):
                     ctx.add_content(item.text)

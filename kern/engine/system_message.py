@@ -11,6 +11,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from kern.engine.structured import json_mode_prompt
+
 if TYPE_CHECKING:
     from kern.specs import ComponentSpec
 
@@ -55,6 +57,8 @@ def agent_system_message(spec: ComponentSpec) -> str:
         text += f"<expected_output>\n{spec.expected_output.strip()}\n</expected_output>\n\n"
     if spec.additional_context is not None:
         text += f"{spec.additional_context}\n"
+    if spec.output_schema is not None and spec.use_json_mode:
+        text += json_mode_prompt(spec.output_schema)
     return text
 
 

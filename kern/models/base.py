@@ -37,6 +37,28 @@ class ModelResponse:
     output_tokens: int = 0
 
 
+@dataclass(frozen=True)
+class ResponseFormat:
+    """A structured answer asked of the model: JSON that fits `schema` (named `name`), or with no schema
+    any JSON object (JSON mode)."""
+
+    name: str = "output"
+    schema: dict[str, Any] | None = None
+    strict: bool = True
+
+
+@dataclass(frozen=True)
+class CallOptions:
+    """What a run asks of each model call besides the conversation and the tools."""
+
+    response_format: ResponseFormat | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    """"none", "auto", "required", or a function to call (`{"type": "function", "name": ...}`)."""
+
+
+NO_OPTIONS = CallOptions()
+
+
 class Model(BaseModel, ABC):
     """A chat model. Configuration is plain data so it can travel to a Ray actor; clients are made there."""
 
@@ -46,7 +68,7 @@ class Model(BaseModel, ABC):
 
     @abstractmethod
     def stream(
-        self, messages: list[Message], tools: list[dict[str, Any]]
+        self, messages: list[Message], tools: list[dict[str, Any]], options: CallOptions = NO_OPTIONS
     ) -> AsyncGenerator[TextDelta | ModelResponse]:
         """Yield text deltas as they arrive, then one `ModelResponse` with the whole reply.
 
@@ -54,5 +76,7 @@ class Model(BaseModel, ABC):
         """
 
     @abstractmethod
-    async def response(self, messages: list[Message], tools: list[dict[str, Any]]) -> ModelResponse:
+    async def response(
+        self, messages: list[Message], tools: list[dict[str, Any]], options: CallOptions = NO_OPTIONS
+    ) -> ModelResponse:
         """Make one non-streaming call."""

@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field
 
 from kern.messages import Message, ToolCall
-from kern.models.base import Model, ModelError, ModelResponse, TextDelta
+from kern.models.base import NO_OPTIONS, CallOptions, Model, ModelError, ModelResponse, TextDelta
 
 
 class Cue:
@@ -119,7 +119,7 @@ class ScriptedModel(Model):
     replies: list[list[ScriptStep]]
 
     async def stream(
-        self, messages: list[Message], tools: list[dict[str, Any]]
+        self, messages: list[Message], tools: list[dict[str, Any]], options: CallOptions = NO_OPTIONS
     ) -> AsyncGenerator[TextDelta | ModelResponse]:
         """Play this turn's reply: its text as deltas, then the whole reply."""
         turn = _turn(messages)
@@ -142,10 +142,12 @@ class ScriptedModel(Model):
                 raise ModelError(f"Model {self.id!r}: {step.message}", error_type=step.error_type)
         yield reply
 
-    async def response(self, messages: list[Message], tools: list[dict[str, Any]]) -> ModelResponse:
+    async def response(
+        self, messages: list[Message], tools: list[dict[str, Any]], options: CallOptions = NO_OPTIONS
+    ) -> ModelResponse:
         """The same reply, whole."""
         reply = ModelResponse()
-        async for item in self.stream(messages, tools):
+        async for item in self.stream(messages, tools, options):
             if isinstance(item, ModelResponse):
                 reply = item
         return reply

@@ -6,9 +6,9 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 from kern.messages import Message, ToolCall
-from kern.models.base import ModelError, ModelResponse, TextDelta
+from kern.models.base import NO_OPTIONS, CallOptions, ModelError, ModelResponse, TextDelta
 from kern.models.openai.client import OpenAIModel
-from kern.models.openai.converters import to_chat_messages, to_chat_tools
+from kern.models.openai.converters import chat_format, to_chat_messages, to_chat_tools
 
 CHAT_PARAMETERS = (
     "max_tokens", "max_completion_tokens", "top_p", "seed", "stop", "frequency_penalty", "presence_penalty",
@@ -39,18 +39,24 @@ class OpenAIChat(OpenAIModel):
     extra_query: dict[str, str] | None = None
     extra_body: dict[str, Any] | None = None
 
-    def _request(self, messages: list[Message], tools: list[dict[str, Any]]) -> dict[str, Any]:
+    def _request(
+        self, messages: list[Message], tools: list[dict[str, Any]], options: CallOptions
+    ) -> dict[str, Any]:
         """The SDK call's arguments: Agno's request parameters, those that are set."""
         request: dict[str, Any] = {"model": self.id, "messages": to_chat_messages(messages)}
         if tools:
             request["tools"] = to_chat_tools(tools)
+        if options.tool_choice is not None:
+            request["tool_choice"] = options.tool_choice
+        if options.response_format is not None:
+            request["response_format"] = chat_format(options.response_format, self.strict_output)
         request.update(self.sampling("max_completion_tokens"))
         chosen = {name: getattr(self, name) for name in CHAT_PARAMETERS}
         request.update({name: value for name, value in chosen.items() if value is not None})
         return request
 
     async def stream(
-        self, messages: list[Message], tools: list[dict[str, Any]]
+        self, messages: list[Message], tools: list[dict[str, Any]], options: CallOptions = NO_OPTIONS
     ) -> AsyncGenerator[TextDelta | ModelResponse]:
         """Stream the reply; the HTTP stream is closed in `finally`, so a cancel stops it at once."""
         from kern.models.openai.errors import broken_stream_error, dropped_stream_error
@@ -58,7 +64,7 @@ class OpenAIChat(OpenAIModel):
 
         endpoint = self.describe_endpoint()
         request = self.client.chat.completions.with_streaming_response.create(
-            **self._request(messages, tools),
+            **self._request(messages, tools, options),
             stream=True,
             stream_options={"include_usage": True},
             timeout=self.stream_timeout(),
@@ -102,9 +108,13 @@ class OpenAIChat(OpenAIModel):
         reply.tool_calls = [calls[index] for index in sorted(calls)]
         yield reply
 
-    async def response(self, messages: list[Message], tools: list[dict[str, Any]]) -> ModelResponse:
+    async def response(
+        self, messages: list[Message], tools: list[dict[str, Any]], options: CallOptions = NO_OPTIONS
+    ) -> ModelResponse:
         """One non-streaming call."""
-        result = await self.call(self.client.chat.completions.create(**self._request(messages, tools)))
+        result = await self.call(
+            self.client.chat.completions.create(**self._request(messages, tools, options))
+        )
         message = result.choices[0].message
         reply = ModelResponse(content=message.content or "")
         for call in message.tool_calls or []:

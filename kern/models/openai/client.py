@@ -43,6 +43,8 @@ class OpenAIModel(Model):
     before the run ends with a `ModelStalled` error; it also bounds the wait for the stream to start
     (retried like any timeout). A long reply that keeps streaming is never cut. `None`: `timeout`."""
     max_retries: int = 2
+    strict_output: bool = True
+    """Ask the API to hold the answer to the output schema exactly (Agno's `strict_output`)."""
     default_headers: dict[str, str] | None = None
     _client: openai.AsyncOpenAI | None = PrivateAttr(default=None)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from kern.messages import Message
+from kern.models.base import ResponseFormat
 
 
 def split_instructions(messages: list[Message]) -> tuple[str | None, list[Message]]:
@@ -84,3 +85,31 @@ def to_chat_tools(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
         }
         for tool in tools
     ]
+
+
+def responses_format(chosen: ResponseFormat, strict: bool) -> dict[str, Any]:
+    """`text.format` of a Responses request."""
+    if chosen.schema is None:
+        return {"type": "json_object"}
+    return {
+        "type": "json_schema",
+        "name": chosen.name,
+        "schema": chosen.schema,
+        "strict": strict and chosen.strict,
+    }
+
+
+def chat_format(chosen: ResponseFormat, strict: bool) -> dict[str, Any]:
+    """`response_format` of a Chat Completions request."""
+    if chosen.schema is None:
+        return {"type": "json_object"}
+    schema = {"name": chosen.name, "schema": chosen.schema, "strict": strict and chosen.strict}
+    return {"type": "json_schema", "json_schema": schema}
+
+
+def responses_tool_choice(choice: str | dict[str, Any]) -> str | dict[str, Any]:
+    """`tool_choice` in the Responses shape; Agno's scripts give the Chat Completions one
+    (`{"type": "function", "function": {"name": ...}}`), which is flattened."""
+    if isinstance(choice, dict) and isinstance(choice.get("function"), dict):
+        return {"type": "function", "name": choice["function"]["name"]}
+    return choice

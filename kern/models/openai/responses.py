@@ -6,9 +6,15 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 from kern.messages import Message, ToolCall
-from kern.models.base import ModelError, ModelResponse, TextDelta
+from kern.models.base import NO_OPTIONS, CallOptions, ModelError, ModelResponse, TextDelta
 from kern.models.openai.client import OpenAIModel
-from kern.models.openai.converters import split_instructions, to_responses_input, to_responses_tools
+from kern.models.openai.converters import (
+    responses_format,
+    responses_tool_choice,
+    split_instructions,
+    to_responses_input,
+    to_responses_tools,
+)
 
 
 class OpenAIResponses(OpenAIModel):
@@ -16,7 +22,9 @@ class OpenAIResponses(OpenAIModel):
 
     id: str = "gpt-5.2"
 
-    def _request(self, messages: list[Message], tools: list[dict[str, Any]]) -> dict[str, Any]:
+    def _request(
+        self, messages: list[Message], tools: list[dict[str, Any]], options: CallOptions
+    ) -> dict[str, Any]:
         """The SDK call's arguments. The body is plain JSON already, so it goes as `extra_body`, which the
         SDK sends as it is: its typed parameters are walked key by key against the API's TypedDicts, about
         1 ms of CPU per call for a leader's tools and conversation (same bytes on the wire)."""
@@ -26,10 +34,14 @@ class OpenAIResponses(OpenAIModel):
             body["instructions"] = instructions
         if tools:
             body["tools"] = to_responses_tools(tools)
+        if options.tool_choice is not None:
+            body["tool_choice"] = responses_tool_choice(options.tool_choice)
+        if options.response_format is not None:
+            body["text"] = {"format": responses_format(options.response_format, self.strict_output)}
         return {"model": self.id, "extra_body": {**body, **self.sampling("max_output_tokens")}}
 
     async def stream(
-        self, messages: list[Message], tools: list[dict[str, Any]]
+        self, messages: list[Message], tools: list[dict[str, Any]], options: CallOptions = NO_OPTIONS
     ) -> AsyncGenerator[TextDelta | ModelResponse]:
         """Stream the reply; the HTTP stream is closed in `finally`, so a cancel stops it at once."""
         from kern.models.openai.errors import broken_stream_error, dropped_stream_error
@@ -37,7 +49,7 @@ class OpenAIResponses(OpenAIModel):
 
         endpoint = self.describe_endpoint()
         request = self.client.responses.with_streaming_response.create(
-            **self._request(messages, tools), stream=True, timeout=self.stream_timeout()
+            **self._request(messages, tools, options), stream=True, timeout=self.stream_timeout()
         )
         response = await self.call(request.__aenter__())
         reply = ModelResponse()
@@ -75,9 +87,11 @@ class OpenAIResponses(OpenAIModel):
             raise dropped_stream_error(model_id=self.id, endpoint=endpoint)
         yield reply
 
-    async def response(self, messages: list[Message], tools: list[dict[str, Any]]) -> ModelResponse:
+    async def response(
+        self, messages: list[Message], tools: list[dict[str, Any]], options: CallOptions = NO_OPTIONS
+    ) -> ModelResponse:
         """One non-streaming call."""
-        result = await self.call(self.client.responses.create(**self._request(messages, tools)))
+        result = await self.call(self.client.responses.create(**self._request(messages, tools, options)))
         reply = ModelResponse(content=result.output_text or "")
         for item in result.output:
             if item.type == "function_call":
