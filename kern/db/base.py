@@ -1,29 +1,16 @@
-"""Storage of runs and sessions, shared by SQLite and PostgreSQL (SQLAlchemy Core)."""
+"""What every kern database offers: the `BaseDb` interface, its records and its error."""
 
 from __future__ import annotations
 
-import os
-import random
-import threading
-import time
-from collections import defaultdict
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from typing import Any, Literal, TypeVar
+from collections.abc import Sequence
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Connection, Engine, Insert, RowMapping, Table, case, delete, func, or_, select
-from sqlalchemy import exc as sa_exc
 
-from kern.db.records import TERMINAL_STATUSES, AnyRun, batch_rows, build_runs
-from kern.db.tables import DEFAULT_RUN_TABLE, DEFAULT_SESSION_TABLE, Tables, build_tables
+from kern.db.records import AnyRun
 from kern.run.agent import RunOutput
-from kern.run.base import RunStatus
 
-T = TypeVar("T")
-
-_CHUNK = 500
-"""Most ids in one `IN (...)`."""
+SessionType = Literal["agent", "team"]
 
 
 class DatabaseError(RuntimeError):
@@ -39,189 +26,53 @@ class DatabaseError(RuntimeError):
         return (type(self), (str(self),), {"transient": self.transient})
 
 
-class Unavailable(sa_exc.SQLAlchemyError):
-    """Raised inside a transaction when the database can't be used now (read-only files, no answer)."""
-
-
 class SessionRecord(BaseModel):
     """A session and its top-level runs (members nested inside their team runs), in start order."""
 
     session_id: str
-    session_type: Literal["agent", "team"]
+    session_type: SessionType
     component_id: str
     """The agent's or team's id."""
     user_id: str | None = None
+    session_name: str | None = None
+    session_state: dict[str, Any] | None = None
+    """The state the session's latest saved run left (or `update_session` set)."""
     created_at: float
     updated_at: float
     runs: list[AnyRun] = Field(default_factory=list)
 
 
-def error_cause(exc: BaseException) -> str:
-    """A one-line reason for an exception, preferring the driver's own message."""
-    orig = getattr(exc, "orig", None)
-    text = str(orig if orig is not None else exc).strip() or type(exc).__name__
-    text = text.split("\n(Background on this error")[0]
-    return " ".join(text.split())
-
-
 class BaseDb:
-    """Runs and sessions in a SQL database; subclasses say how to connect.
+    """Runs and sessions; subclasses say where they are kept (`SqlDb`: SQLite, PostgreSQL; `InMemoryDb`).
 
-    The engine is created on first use, in the process that uses it: a pickled db carries only its
-    configuration, so it can be sent into Ray actors on other processes or nodes. Tables are created
-    on first use too. Every method is synchronous and thread-safe.
+    A db is pickled into the Ray actors that run its components, so it carries only its configuration.
+    Every method is synchronous and thread-safe, and raises `DatabaseError` when the database fails.
     """
-
-    retry_seconds: float = 60.0
-    """How long a write keeps retrying when the database is busy (locked, deadlock)."""
-
-    def __init__(
-        self,
-        *,
-        session_table: str = DEFAULT_SESSION_TABLE,
-        run_table: str = DEFAULT_RUN_TABLE,
-        db_schema: str | None = None,
-    ) -> None:
-        self.session_table = session_table
-        self.run_table = run_table
-        self.db_schema = db_schema
-        self._init_runtime()
-
-    # ----- subclass hooks -------------------------------------------------------------------------
 
     @property
     def description(self) -> str:
         """What errors call this database, e.g. "SQLite database /path/kern.db"."""
         raise NotImplementedError
 
-    def _create_engine(self) -> Engine:
-        """A new engine for this process."""
-        raise NotImplementedError
-
-    def _insert(self, table: Table) -> Any:
-        """The dialect's INSERT (`sqlite.insert` / `postgresql.insert`), which supports ON CONFLICT."""
-        raise NotImplementedError
-
-    def _before_create_tables(self, conn: Connection) -> None:
-        """Run in the table-creating transaction before `create_all` (e.g. serialise processes)."""
-
-    def _is_transient(self, exc: sa_exc.DBAPIError) -> bool:
-        """Whether a failed transaction may succeed when retried at once (lock, deadlock)."""
-        return False
-
-    def _check_usable(self) -> None:
-        """Raise `Unavailable` if a transaction must not even start (called before connecting)."""
-
-    # ----- lifecycle ------------------------------------------------------------------------------
-
-    def _init_runtime(self) -> None:
-        self._tables: Tables = build_tables(self.session_table, self.run_table, self.db_schema)
-        self._engine: Engine | None = None
-        self._engine_pid: int | None = None
-        self._lock = threading.Lock()
-
     def __getstate__(self) -> dict[str, Any]:
-        """Only the configuration: the engine is recreated where the db is unpickled."""
-        return {
-            k: v for k, v in self.__dict__.items() if k not in ("_tables", "_engine", "_engine_pid", "_lock")
-        }
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._init_runtime()
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.description})"
+        """What a pickled copy carries: the configuration only."""
+        return dict(self.__dict__)
 
     @property
     def key(self) -> str:
         """The configuration: two instances with the same key are the same database."""
         return f"{type(self).__module__}.{type(self).__qualname__}{sorted(self.__getstate__().items())!r}"
 
-    @property
-    def engine(self) -> Engine:
-        """This process's engine, created (with the tables) on first use."""
-        engine = self._engine
-        if engine is not None and self._engine_pid == os.getpid():
-            return engine
-        with self._lock:
-            if self._engine is not None and self._engine_pid == os.getpid():
-                return self._engine
-            if self._engine is not None:  # inherited through fork: leave the parent's connections alone
-                self._engine.dispose(close=False)
-                self._engine = None
-            engine = self._open()
-            self._engine, self._engine_pid = engine, os.getpid()
-            return engine
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.description})"
+
+    def attach(self) -> None:
+        """Make the database reachable from every process; called in the driver before replicas start."""
 
     def close(self) -> None:
-        """Close this process's connections; the next call opens new ones."""
-        with self._lock:
-            if self._engine is not None and self._engine_pid == os.getpid():
-                self._engine.dispose()
-            self._engine = None
+        """Release what this process holds open (connections); the next call opens them again."""
 
-    def _open(self) -> Engine:
-        try:
-            engine = self._create_engine()
-        except DatabaseError:
-            raise
-        except Exception as exc:
-            raise DatabaseError(f"cannot open {self.description}: {error_cause(exc)}") from exc
-        try:
-            self._retry(engine, self._create_tables, write=True, what="cannot open")
-        except BaseException:
-            engine.dispose()
-            raise
-        return engine
-
-    def _create_tables(self, conn: Connection) -> None:
-        self._before_create_tables(conn)
-        self._tables.metadata.create_all(conn, checkfirst=True)
-
-    # ----- transactions ---------------------------------------------------------------------------
-
-    @contextmanager
-    def _transaction(self, engine: Engine, write: bool) -> Iterator[Connection]:
-        self._check_usable()
-        with engine.connect() as conn:
-            conn.execution_options(kern_write=write)
-            with conn.begin():
-                yield conn
-
-    def _retry(self, engine: Engine, fn: Callable[[Connection], T], *, write: bool, what: str) -> T:
-        """Run `fn` in one transaction, retrying while the database is busy, and once more on a fresh
-        connection when a pooled one turns out dead (the server restarted); errors become DatabaseError."""
-        deadline = time.monotonic() + self.retry_seconds
-        delay = 0.01
-        reconnects = 1
-        while True:
-            try:
-                with self._transaction(engine, write) as conn:
-                    return fn(conn)
-            except sa_exc.DBAPIError as exc:
-                if (self._is_transient(exc) or _already_exists(exc)) and time.monotonic() < deadline:
-                    time.sleep(delay * (1 + random.random()))
-                    delay = min(delay * 2, 0.25)
-                    continue
-                if exc.connection_invalidated and reconnects > 0:
-                    reconnects -= 1
-                    continue
-                transient = isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError)
-                raise DatabaseError(self._failed(what, exc), transient=transient) from exc
-            except Unavailable as exc:
-                raise DatabaseError(f"{what} {self.description}: {exc}", transient=True) from exc
-            except sa_exc.SQLAlchemyError as exc:
-                transient = isinstance(exc, sa_exc.TimeoutError)  # no connection free in the pool
-                raise DatabaseError(self._failed(what, exc), transient=transient) from exc
-
-    def _failed(self, what: str, exc: BaseException) -> str:
-        return f"{what} {self.description}: {error_cause(exc)}"
-
-    def _run(self, fn: Callable[[Connection], T], *, write: bool, what: str) -> T:
-        return self._retry(self.engine, fn, write=write, what=f"{what} failed on")
-
-    # ----- writing --------------------------------------------------------------------------------
+    # ----- runs -----------------------------------------------------------------------------------
 
     def save_run(self, run: RunOutput) -> None:
         """Insert or update a run (by run_id), its members as rows of their own, and touch its session.
@@ -230,108 +81,36 @@ class BaseDb:
         run's id (recursively); saving a member on its own before or after its team gives the same
         result. A run that reached a terminal status is not turned back by a later non-terminal save.
         Only top-level runs (no `parent_run_id`) with a `session_id` create or touch a session row,
-        whose type and component id are those of its first run.
+        whose type and component id are those of its first run. Such a run's `session_state`, when not
+        None, becomes the session's: the last save wins, even a late save of a run that started earlier.
         """
-        self._save_all([run], what=f"save_run({run.run_id!r})")
+        raise NotImplementedError
 
     def save_runs(self, runs: Sequence[RunOutput]) -> None:
-        """`save_run` for each run (distinct run ids), all in one transaction."""
-        self._save_all(runs, what="save_runs")
-
-    def _save_all(self, runs: Sequence[RunOutput], what: str) -> None:
-        own, copies, touched = batch_rows(runs, time.time())
-        table, sessions = self._tables.runs, self._tables.sessions
-        # A run's own save wins unless it would turn a finished run back to running. A team's copy of a
-        # member run only fills in what the member has not stored itself as finished (the member's own
-        # record, written where it ran, is the fuller one).
-        finished = TERMINAL_STATUSES
-        statements: list[Any] = [
-            self._upsert_runs(own, lambda new: or_(table.c.status.not_in(finished), new.status.in_(finished)))
-        ]
-        if copies:
-            statements.append(self._upsert_runs(copies, lambda new: table.c.status.not_in(finished)))
-        if touched:
-            touch = self._insert(sessions).values(touched)
-            touch = touch.on_conflict_do_update(
-                index_elements=[sessions.c.session_id],
-                set_={
-                    "updated_at": case(
-                        (touch.excluded.updated_at > sessions.c.updated_at, touch.excluded.updated_at),
-                        else_=sessions.c.updated_at,
-                    ),
-                    "user_id": func.coalesce(sessions.c.user_id, touch.excluded.user_id),
-                },
-            )
-            statements.append(touch)
-
-        def write(conn: Connection) -> None:
-            for statement in statements:
-                conn.execute(statement)
-
-        self._run(write, write=True, what=what)
-
-    def _upsert_runs(self, rows: list[dict[str, Any]], when: Callable[[Any], Any]) -> Insert:
-        """Insert rows, or update existing ones where `when(excluded)` holds."""
-        runs = self._tables.runs
-        upsert = self._insert(runs).values(rows)
-        new = upsert.excluded
-        return upsert.on_conflict_do_update(
-            index_elements=[runs.c.run_id],
-            set_={
-                "session_id": func.coalesce(new.session_id, runs.c.session_id),
-                "parent_run_id": func.coalesce(new.parent_run_id, runs.c.parent_run_id),
-                "user_id": func.coalesce(new.user_id, runs.c.user_id),
-                "component_type": new.component_type,
-                "component_id": new.component_id,
-                "status": new.status,
-                "created_at": new.created_at,
-                "updated_at": new.updated_at,
-                "data": new.data,
-            },
-            where=when(new),
-        )
-
-    def delete_session(self, session_id: str) -> bool:
-        """Delete a session, its runs and their members' runs; whether anything was there."""
-        runs, sessions = self._tables.runs, self._tables.sessions
-
-        def write(conn: Connection) -> bool:
-            ids = list(conn.scalars(select(runs.c.run_id).where(runs.c.session_id == session_id)))
-            ids += [r["run_id"] for rows in self._descendants(conn, ids).values() for r in rows]
-            for chunk in _chunks(ids):
-                conn.execute(delete(runs).where(runs.c.run_id.in_(chunk)))
-            deleted = conn.execute(delete(sessions).where(sessions.c.session_id == session_id))
-            return bool(ids) or deleted.rowcount > 0
-
-        return self._run(write, write=True, what=f"delete_session({session_id!r})")
-
-    # ----- reading --------------------------------------------------------------------------------
+        """`save_run` for each run (distinct run ids), all in one transaction; for one session, the last
+        run in `runs` with a `session_state` sets it."""
+        raise NotImplementedError
 
     def get_run(self, run_id: str) -> AnyRun | None:
         """A run by id (a team run with its members), or None."""
-        runs = self._tables.runs
+        raise NotImplementedError
 
-        def read(conn: Connection) -> AnyRun | None:
-            row = conn.execute(select(runs).where(runs.c.run_id == run_id)).mappings().first()
-            return self._load(conn, [row])[0] if row is not None else None
+    def get_history(self, session_id: str, component_id: str | None, num_runs: int) -> list[AnyRun]:
+        """The last `num_runs` completed top-level runs of that session and component, oldest first.
 
-        return self._run(read, write=False, what=f"get_run({run_id!r})")
+        `component_id=None` takes runs of any component.
+        """
+        raise NotImplementedError
+
+    # ----- sessions -------------------------------------------------------------------------------
 
     def get_session(self, session_id: str) -> SessionRecord | None:
         """A session with its top-level runs in start order, or None."""
-        sessions = self._tables.sessions
-
-        def read(conn: Connection) -> SessionRecord | None:
-            row = conn.execute(select(sessions).where(sessions.c.session_id == session_id)).mappings().first()
-            if row is None:
-                return None
-            return SessionRecord(**row, runs=self._session_runs(conn, session_id))
-
-        return self._run(read, write=False, what=f"get_session({session_id!r})")
+        raise NotImplementedError
 
     def get_sessions(
         self,
-        session_type: Literal["agent", "team"] | None = None,
+        session_type: SessionType | None = None,
         component_id: str | None = None,
         user_id: str | None = None,
         limit: int = 100,
@@ -340,96 +119,43 @@ class BaseDb:
 
         This is a list view: each record's `runs` is left empty (use `get_session` for the runs).
         """
-        sessions = self._tables.sessions
-        query = select(sessions).order_by(sessions.c.updated_at.desc(), sessions.c.session_id).limit(limit)
-        if session_type is not None:
-            query = query.where(sessions.c.session_type == session_type)
-        if component_id is not None:
-            query = query.where(sessions.c.component_id == component_id)
-        if user_id is not None:
-            query = query.where(sessions.c.user_id == user_id)
-
-        def read(conn: Connection) -> list[SessionRecord]:
-            return [SessionRecord(**row) for row in conn.execute(query).mappings()]
-
-        return self._run(read, write=False, what="get_sessions")
+        raise NotImplementedError
 
     def get_session_runs(self, session_id: str) -> list[AnyRun]:
         """The session's top-level runs (members nested in their teams), in start order."""
-        return self._run(
-            lambda conn: self._session_runs(conn, session_id),
-            write=False,
-            what=f"get_session_runs({session_id!r})",
-        )
+        raise NotImplementedError
 
-    def get_history(self, session_id: str, component_id: str | None, num_runs: int) -> list[AnyRun]:
-        """The last `num_runs` completed top-level runs of that session and component, oldest first.
+    def get_session_state(self, session_id: str) -> dict[str, Any] | None:
+        """The session's state (no runs are read); None if it has none or there is no such session."""
+        raise NotImplementedError
 
-        `component_id=None` takes runs of any component.
+    def update_session(
+        self,
+        session_id: str,
+        *,
+        session_name: str | None = None,
+        session_state: dict[str, Any] | None = None,
+    ) -> bool:
+        """Set the session's name and/or state (None leaves it as it is; `{}` empties the state).
+
+        Returns False, changing nothing, if there is no such session (see `upsert_session`).
         """
-        if num_runs <= 0:
-            return []
-        runs = self._tables.runs
-        query = (
-            select(runs)
-            .where(
-                runs.c.session_id == session_id,
-                runs.c.parent_run_id.is_(None),
-                runs.c.status == RunStatus.completed.value,
-            )
-            .order_by(runs.c.created_at.desc(), runs.c.run_id.desc())
-            .limit(num_runs)
-        )
-        if component_id is not None:
-            query = query.where(runs.c.component_id == component_id)
+        raise NotImplementedError
 
-        def read(conn: Connection) -> list[AnyRun]:
-            rows = list(conn.execute(query).mappings())
-            rows.reverse()
-            return self._load(conn, rows)
+    def upsert_session(
+        self,
+        session_id: str,
+        session_type: SessionType,
+        component_id: str,
+        user_id: str | None = None,
+        *,
+        session_name: str | None = None,
+        session_state: dict[str, Any] | None = None,
+    ) -> None:
+        """Create the session if it is not there yet (with no runs), then set the name and state given
+        as `update_session` does. An existing session keeps its type, component and user."""
+        raise NotImplementedError
 
-        return self._run(read, write=False, what=f"get_history({session_id!r})")
-
-    def _session_runs(self, conn: Connection, session_id: str) -> list[AnyRun]:
-        runs = self._tables.runs
-        query = (
-            select(runs)
-            .where(runs.c.session_id == session_id, runs.c.parent_run_id.is_(None))
-            .order_by(runs.c.created_at, runs.c.run_id)
-        )
-        return self._load(conn, list(conn.execute(query).mappings()))
-
-    def _load(self, conn: Connection, rows: Sequence[RowMapping]) -> list[AnyRun]:
-        """Models for `rows`, with every team's members read from their child rows."""
-        children: Mapping[str, Any] = self._descendants(conn, [r["run_id"] for r in rows])
-        return build_runs(list(rows), children)  # type: ignore[arg-type]
-
-    def _descendants(self, conn: Connection, run_ids: Sequence[str]) -> dict[str, list[RowMapping]]:
-        """Child rows of `run_ids` and of their children, by parent id, each list in start order."""
-        runs = self._tables.runs
-        children: dict[str, list[RowMapping]] = defaultdict(list)
-        seen = set(run_ids)
-        frontier = list(run_ids)
-        while frontier:
-            found: list[RowMapping] = []
-            for chunk in _chunks(frontier):
-                query = select(runs).where(runs.c.parent_run_id.in_(chunk))
-                found += conn.execute(query).mappings()
-            frontier = []
-            for row in sorted(found, key=lambda r: (r["created_at"], r["run_id"])):
-                if row["run_id"] not in seen:
-                    seen.add(row["run_id"])
-                    children[row["parent_run_id"]].append(row)
-                    frontier.append(row["run_id"])
-        return children
-
-
-def _chunks(ids: Sequence[str]) -> Iterator[Sequence[str]]:
-    for i in range(0, len(ids), _CHUNK):
-        yield ids[i : i + _CHUNK]
-
-
-def _already_exists(exc: sa_exc.DBAPIError) -> bool:
-    """A lost race between processes creating the same table, index or schema."""
-    text = str(exc.orig).lower()
-    return "already exists" in text or ("duplicate key" in text and "pg_" in text)
+    def delete_session(self, session_id: str) -> bool:
+        """Delete a session, its runs and their members' runs; whether anything was there."""
+        raise NotImplementedError

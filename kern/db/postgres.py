@@ -13,8 +13,9 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.schema import CreateSchema
 
-from kern.db.base import BaseDb, DatabaseError, Unavailable
+from kern.db.base import DatabaseError
 from kern.db.deadline import deadline, watch_connection
+from kern.db.sql import SqlDb, Unavailable
 from kern.db.tables import DEFAULT_RUN_TABLE, DEFAULT_SESSION_TABLE
 
 CONNECT_TIMEOUT_S = 5
@@ -26,11 +27,12 @@ _TRANSIENT_SQLSTATES = {"40001", "40P01"}  # serialization failure, deadlock det
 _CREATE_LOCK_KEY = 0x6B65726E  # "kern": serialises table creation across processes
 
 
-class PostgresDb(BaseDb):
+class PostgresDb(SqlDb):
     """Runs and sessions in a PostgreSQL database.
 
-    `db_url` may start with `postgresql://`, `postgres://` or `postgresql+psycopg://`; it always
-    connects with psycopg 3. `db_schema` puts the tables in that schema (created if missing).
+    `db_url` may start with `postgresql://`, `postgres://`, `postgresql+psycopg://` or (as Agno's async
+    examples write it) `postgresql+psycopg_async://`; it always connects with psycopg 3. `db_schema` puts
+    the tables in that schema (created if missing).
     A malformed URL fails here; an unreachable server fails at first use, after at most
     `connect_timeout` seconds (5 by default); a server that stops answering (frozen, hung host) fails a
     transaction after `query_timeout` seconds (30 by default): its connection is cut (kern.db.deadline).
@@ -93,6 +95,12 @@ class PostgresDb(BaseDb):
         return getattr(exc.orig, "sqlstate", None) in _TRANSIENT_SQLSTATES
 
 
+class AsyncPostgresDb(PostgresDb):
+    """Agno's async PostgreSQL db, under its name: kern already keeps storage off the event loop (its
+    writer and reader threads, kern.db.writer and kern.db.reader), so this is `PostgresDb`, same
+    arguments (a `postgresql+psycopg_async://` URL included)."""
+
+
 def _watch(dbapi_connection: Any, *_: Any) -> None:
     watch_connection(dbapi_connection.pgconn.socket)
 
@@ -120,9 +128,10 @@ def normalise_url(db_url: str) -> URL:
         raise DatabaseError(f"malformed PostgreSQL URL {mask_password(str(db_url))}: {exc}") from exc
     backend, _, driver = url.drivername.partition("+")
     shown = mask_password(str(db_url))
-    if backend not in ("postgresql", "postgres") or driver not in ("", "psycopg"):
+    if backend not in ("postgresql", "postgres") or driver not in ("", "psycopg", "psycopg_async"):
         raise DatabaseError(
             f"unsupported PostgreSQL URL {shown}: use postgresql://, postgres:// or postgresql+psycopg://"
+            " (or postgresql+psycopg_async://)"
         )
     if port is not None and not 0 < port < 65536:
         raise DatabaseError(f"malformed PostgreSQL URL {shown}: port {port} is out of range")

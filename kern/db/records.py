@@ -65,7 +65,7 @@ def batch_rows(
     """The rows that save `runs` (distinct run ids), for three statements, each sorted by key (one lock
     order for all writers): the runs' own rows; their members' rows as their teams copied them (one per
     member run, a finished copy winning); and the session rows their top-level runs create or touch (one
-    per session, typed by its earliest run)."""
+    per session, typed by its earliest run, with the state of the last run in `runs` that has one)."""
     own: dict[str, dict[str, Any]] = {}
     copies: dict[str, dict[str, Any]] = {}
     sessions: dict[str, dict[str, Any]] = {}
@@ -86,10 +86,14 @@ def batch_rows(
                 "updated_at": now,
             }
             earlier = sessions.get(run.session_id)
+            state = run.session_state
+            if state is None and earlier is not None:
+                state = earlier["session_state"]
             if earlier is not None and earlier["created_at"] <= row["created_at"]:
                 row, earlier = earlier, row
             if earlier is not None:
                 row["user_id"] = row["user_id"] or earlier["user_id"]
+            row["session_state"] = state
             sessions[run.session_id] = row
     return _by_key(own), _by_key(copies), _by_key(sessions)
 

@@ -12,14 +12,15 @@ from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.engine import URL
 from sqlalchemy.pool import StaticPool
 
-from kern.db.base import BaseDb, DatabaseError, Unavailable
+from kern.db.base import DatabaseError
+from kern.db.sql import SqlDb, Unavailable
 from kern.db.tables import DEFAULT_RUN_TABLE, DEFAULT_SESSION_TABLE
 
 BUSY_TIMEOUT_MS = 30_000
 """How long a connection waits for another writer's lock before SQLite reports "database is locked"."""
 
 
-class SqliteDb(BaseDb):
+class SqliteDb(SqlDb):
     """Runs and sessions in a SQLite file (its folder is created if needed).
 
     A relative `db_file` is resolved against the current directory when the db is created, so a copy
@@ -98,6 +99,11 @@ class SqliteDb(BaseDb):
         except Unavailable:
             return
         super().close()
+
+
+class AsyncSqliteDb(SqliteDb):
+    """Agno's async SQLite db, under its name: kern already keeps storage off the event loop (its writer
+    and reader threads, kern.db.writer and kern.db.reader), so this is `SqliteDb`, same arguments."""
 
 
 def _on_connect(dbapi_conn: sqlite3.Connection, _record: object) -> None:

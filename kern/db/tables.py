@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import JSON, Column, Double, Index, MetaData, String, Table
+from sqlalchemy import JSON, Column, Connection, Double, Index, MetaData, String, Table, inspect, text
 from sqlalchemy.dialects.postgresql import JSONB
 
 DEFAULT_SESSION_TABLE = "kern_sessions"
@@ -36,6 +36,8 @@ def build_tables(
         Column("user_id", String, index=True),
         Column("created_at", Double, nullable=False),
         Column("updated_at", Double, nullable=False, index=True),
+        Column("session_name", String),
+        Column("session_state", _json(none_as_null=True)),
     )
     runs = Table(
         run_table,
@@ -49,7 +51,24 @@ def build_tables(
         Column("status", String(16), nullable=False),
         Column("created_at", Double, nullable=False),
         Column("updated_at", Double, nullable=False),
-        Column("data", JSON().with_variant(JSONB(), "postgresql"), nullable=False),
+        Column("data", _json(), nullable=False),
         Index(f"ix_{run_table}_session_created", "session_id", "created_at"),
     )
     return Tables(metadata=metadata, sessions=sessions, runs=runs)
+
+
+def add_missing_columns(conn: Connection, tables: Tables) -> None:
+    """Add the columns that tables made by an older kern lack (columns added since are all nullable)."""
+    inspector = inspect(conn)
+    quote = conn.dialect.identifier_preparer
+    for table in (tables.sessions, tables.runs):
+        present = {column["name"] for column in inspector.get_columns(table.name, schema=table.schema)}
+        for column in table.columns:
+            if column.name not in present:
+                name, kind = quote.format_column(column), column.type.compile(dialect=conn.dialect)
+                conn.execute(text(f"ALTER TABLE {quote.format_table(table)} ADD COLUMN {name} {kind}"))
+
+
+def _json(*, none_as_null: bool = False) -> JSON:
+    """JSON, stored as JSONB on PostgreSQL; with `none_as_null`, None is SQL NULL rather than JSON null."""
+    return JSON(none_as_null=none_as_null).with_variant(JSONB(none_as_null=none_as_null), "postgresql")

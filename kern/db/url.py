@@ -17,7 +17,9 @@ def db_from_url(url: str) -> BaseDb:
     """`sqlite:///path/to/file.db` -> `SqliteDb`; `postgresql://...` -> `PostgresDb`."""
     if url.startswith("sqlite:///"):
         return SqliteDb(db_file=url.removeprefix("sqlite:///"))
-    if url.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+    if url.startswith(
+        ("postgresql://", "postgres://", "postgresql+psycopg://", "postgresql+psycopg_async://")
+    ):
         return PostgresDb(db_url=url)
     raise DatabaseError(f"Unsupported database URL {url!r}: use sqlite:///FILE or postgresql://...")
 

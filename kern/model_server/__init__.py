@@ -11,8 +11,8 @@ Usage::
 
 Per-request overrides (e.g. via the openai client's ``default_headers``):
 ``x-kern-tokens-per-second``, ``x-kern-first-token-delay``, ``x-kern-reply-words``,
-``x-kern-chunk-words``. Admin routes: ``PUT/GET /admin/config``, ``POST/GET/DELETE /admin/faults``,
-``GET/DELETE /admin/requests``.
+``x-kern-chunk-words``, ``x-kern-invalid-json`` (structured answers that do not fit). Admin routes:
+``PUT/GET /admin/config``, ``POST/GET/DELETE /admin/faults``, ``GET/DELETE /admin/requests``.
 """
 
 from kern.model_server.app import create_app

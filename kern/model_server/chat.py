@@ -11,6 +11,7 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from kern.model_server.behaviour import Message, Reply, ToolSpec, chunk_words, count_tokens, new_id
 from kern.model_server.config import ModelServerConfig
 from kern.model_server.generation import SSE_HEADERS, Generation, Producer, sse
+from kern.model_server.output_format import chat_format
 from kern.model_server.parsing import (
     SYSTEM_ROLES,
     RequestError,
@@ -167,7 +168,9 @@ def chat_producer(body: dict[str, Any], config: ModelServerConfig) -> Producer:
     """Parse a Chat Completions request and return the coroutine that answers it."""
     messages = parse_messages(body)
     tools = parse_tools(body)
+    output = chat_format(body)
     reply = decide_reply(body, config, messages, tools, "max_completion_tokens", "max_tokens")
+    reply = output.shape(reply, config.invalid_json)
     builder = _ChatBuilder(body, reply, sum(count_tokens(m.text) for m in messages))
     streaming = bool(body.get("stream"))
 

@@ -12,6 +12,8 @@ HEADER_TOKENS_PER_SECOND = "x-kern-tokens-per-second"
 HEADER_FIRST_TOKEN_DELAY = "x-kern-first-token-delay"
 HEADER_REPLY_WORDS = "x-kern-reply-words"
 HEADER_CHUNK_WORDS = "x-kern-chunk-words"
+HEADER_INVALID_JSON = "x-kern-invalid-json"
+BOOLEAN_VALUES = {"1": True, "true": True, "0": False, "false": False}
 
 
 class ModelServerConfig(BaseModel):
@@ -27,6 +29,8 @@ class ModelServerConfig(BaseModel):
     """Length of a text reply in words (excluding the "Based on ..." prefix)."""
     chunk_words: int = Field(default=1, ge=1)
     """Words per streamed delta."""
+    invalid_json: bool = False
+    """Structured answers (``json_schema``, ``json_object``) deliberately do not fit, to test clients."""
 
     @field_validator("tokens_per_second", "first_token_delay")
     @classmethod
@@ -108,13 +112,20 @@ def _parse_int(header: str, value: str, minimum: int) -> int:
     return number
 
 
+def _parse_bool(header: str, value: str) -> bool:
+    parsed = BOOLEAN_VALUES.get(value.strip().lower())
+    if parsed is None:
+        raise HeaderValueError(header, value, "1, 0, true or false")
+    return parsed
+
+
 def apply_header_overrides(config: ModelServerConfig, headers: Mapping[str, str]) -> ModelServerConfig:
     """Return ``config`` with per-request ``x-kern-*`` header overrides applied.
 
     Raises ``HeaderValueError`` naming the first invalid header.
     """
     lowered = {key.lower(): value for key, value in headers.items()}
-    update: dict[str, float | int] = {}
+    update: dict[str, float | int | bool] = {}
     if (raw := lowered.get(HEADER_TOKENS_PER_SECOND)) is not None:
         update["tokens_per_second"] = _parse_float(HEADER_TOKENS_PER_SECOND, raw, None)
     if (raw := lowered.get(HEADER_FIRST_TOKEN_DELAY)) is not None:
@@ -123,4 +134,6 @@ def apply_header_overrides(config: ModelServerConfig, headers: Mapping[str, str]
         update["reply_words"] = _parse_int(HEADER_REPLY_WORDS, raw, 0)
     if (raw := lowered.get(HEADER_CHUNK_WORDS)) is not None:
         update["chunk_words"] = _parse_int(HEADER_CHUNK_WORDS, raw, 1)
+    if (raw := lowered.get(HEADER_INVALID_JSON)) is not None:
+        update["invalid_json"] = _parse_bool(HEADER_INVALID_JSON, raw)
     return config.model_copy(update=update) if update else config

@@ -45,7 +45,7 @@ async def handle_model_request(request: Request, state: ServerState, factory: Pr
         return invalid_request(str(exc), param=exc.header, code="invalid_header")
     except RequestError as exc:
         state.finish_request(request_id, "error", 400)
-        return invalid_request(str(exc), param=exc.param)
+        return invalid_request(str(exc), param=exc.param, code=exc.code)
     fault = state.take_fault(model if isinstance(model, str) else None)
     if fault is not None and fault.kind not in ("drop", "stall"):
         response = fault_response(fault)

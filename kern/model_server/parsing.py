@@ -13,9 +13,10 @@ SYSTEM_ROLES = ("system", "developer")
 class RequestError(ValueError):
     """The request body is invalid; answered with an OpenAI-shaped 400."""
 
-    def __init__(self, message: str, param: str | None = None) -> None:
+    def __init__(self, message: str, param: str | None = None, code: str | None = None) -> None:
         super().__init__(message)
         self.param = param
+        self.code = code
 
 
 def content_text(content: Any) -> str:

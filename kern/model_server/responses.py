@@ -25,6 +25,7 @@ from pydantic import BaseModel
 from kern.model_server.behaviour import Reply, ToolSpec, chunk_words, count_tokens, new_id
 from kern.model_server.config import ModelServerConfig
 from kern.model_server.generation import SSE_HEADERS, Generation, Producer, sse
+from kern.model_server.output_format import OutputFormat, responses_format
 from kern.model_server.parsing import decide_reply, parse_tool_choice
 from kern.model_server.responses_input import parse_messages, parse_tools
 
@@ -36,9 +37,17 @@ def _dump(model: BaseModel) -> dict[str, Any]:
 class _ResponseBuilder:
     """Builds the ``Response`` object and its items for one request."""
 
-    def __init__(self, body: dict[str, Any], tools: list[ToolSpec], reply: Reply, input_tokens: int) -> None:
+    def __init__(
+        self,
+        body: dict[str, Any],
+        tools: list[ToolSpec],
+        output: OutputFormat,
+        reply: Reply,
+        input_tokens: int,
+    ) -> None:
         self.body = body
         self.tools = tools
+        self.output = output
         self.reply = reply
         self.input_tokens = input_tokens
         self.id = new_id("resp")
@@ -70,7 +79,7 @@ class _ResponseBuilder:
             "max_output_tokens": self.body.get("max_output_tokens"),
             "previous_response_id": self.body.get("previous_response_id"),
             "metadata": self.body.get("metadata") or {},
-            "text": {"format": {"type": "text"}},
+            "text": {"format": self.output.echo},
             "error": None,
             "incomplete_details": None,
             "usage": None,
@@ -235,8 +244,10 @@ def responses_producer(body: dict[str, Any], config: ModelServerConfig) -> Produ
     """Parse a Responses request and return the coroutine that answers it."""
     messages = parse_messages(body)
     tools = parse_tools(body)
+    output = responses_format(body)
     reply = decide_reply(body, config, messages, tools, "max_output_tokens")
-    builder = _ResponseBuilder(body, tools, reply, sum(count_tokens(m.text) for m in messages))
+    reply = output.shape(reply, config.invalid_json)
+    builder = _ResponseBuilder(body, tools, output, reply, sum(count_tokens(m.text) for m in messages))
     streaming = bool(body.get("stream"))
 
     async def produce(gen: Generation) -> None:

@@ -16,6 +16,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from kern.db import DatabaseError, PostgresDb, SqliteDb
+from kern.db.postgres import AsyncPostgresDb
+from kern.db.sqlite import AsyncSqliteDb
 from kern.run.agent import RunOutput
 
 POSTGRES_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "postgres.sh"
@@ -85,7 +87,9 @@ def pg_schema(postgres_url: str) -> Iterator[str]:
         engine.dispose()
 
 
-@pytest.mark.parametrize("scheme", ["postgresql", "postgres", "postgresql+psycopg"])
+@pytest.mark.parametrize(
+    "scheme", ["postgresql", "postgres", "postgresql+psycopg", "postgresql+psycopg_async"]
+)
 def test_url_forms_all_use_psycopg(postgres_url: str, pg_schema: str, scheme: str) -> None:
     url = make_url(postgres_url).set(drivername=scheme).render_as_string(hide_password=False)
     db = PostgresDb(url, db_schema=pg_schema)
@@ -94,6 +98,23 @@ def test_url_forms_all_use_psycopg(postgres_url: str, pg_schema: str, scheme: st
     db.save_run(RunOutput(run_id="r", agent_id="a", agent_name="A", session_id="s"))
     assert db.get_run("r") is not None
     db.close()
+
+
+def test_agno_async_names_are_the_same_databases(tmp_path: Path, postgres_url: str, pg_schema: str) -> None:
+    """kern stores off the event loop already: Agno's async classes are the sync ones under their names."""
+    lite = AsyncSqliteDb(db_file=str(tmp_path / "agno" / "async.db"), session_table="s", run_table="r")
+    assert isinstance(lite, SqliteDb) and lite.db_file == str(tmp_path / "agno" / "async.db")
+    lite.save_run(RunOutput(run_id="r", agent_id="a", agent_name="A", session_id="s", session_state={"k": 1}))
+    assert lite.get_run("r") is not None and lite.get_session_state("s") == {"k": 1}
+    assert (tmp_path / "agno" / "async.db").is_file()
+    lite.close()
+
+    url = make_url(postgres_url).set(drivername="postgresql+psycopg_async").render_as_string(False)
+    pg = AsyncPostgresDb(db_url=url, db_schema=pg_schema, session_table="s", run_table="r")
+    assert isinstance(pg, PostgresDb) and pg.db_url.startswith("postgresql+psycopg://")
+    pg.save_run(RunOutput(run_id="r", agent_id="a", agent_name="A", session_id="s"))
+    assert pg.get_session("s") is not None
+    pg.close()
 
 
 def test_sqlite_path_under_a_file_fails_naming_the_path(tmp_path: Path) -> None:
