@@ -307,7 +307,7 @@ def _all_replicas() -> list[ActorHandle]:
     if not ray.is_initialized():  # the class used in-process, in tests
         return found
     for actor in ray.util.list_named_actors(all_namespaces=True):
-        if actor["namespace"] == NAMESPACE and actor["name"].startswith("kern:"):
+        if actor["namespace"] == NAMESPACE and actor["name"].startswith(("kern:agent:", "kern:team:")):
             try:
                 found.append(ray.get_actor(actor["name"], namespace=NAMESPACE))
             except ValueError:  # it ended meanwhile

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import threading
 from collections.abc import AsyncGenerator, AsyncIterator, Coroutine, Generator, Iterator
 from typing import Any, Literal, overload
@@ -16,6 +17,7 @@ from actors.routing import Router
 from actors.runtime import READY_TIMEOUT_SECONDS
 from kern import sessions
 from kern.db import SessionRecord
+from kern.engine.run_context import merge
 from kern.engine.structured import input_text
 from kern.messages import Message
 from kern.printing import ashow, show, view_for
@@ -74,7 +76,11 @@ class Component:
         """
         with self._router_lock:
             if self._router is None:
-                routers = [routing.router(spec) for spec in _members_first(self.spec)]
+                specs = _members_first(self.spec)
+                for spec in specs:
+                    if spec.db is not None:
+                        spec.db.attach()  # an InMemoryDb's actor, owned by this process
+                routers = [routing.router(spec) for spec in specs]
                 for each in routers:
                     each.anchor()
                     each.announce()
@@ -83,9 +89,20 @@ class Component:
             return self._router
 
     def _request(
-        self, input: RunInput, stream: bool, session_id: str | None, user_id: str | None, run_id: str | None
+        self,
+        input: RunInput,
+        stream: bool,
+        session_id: str | None,
+        user_id: str | None,
+        run_id: str | None,
+        session_state: dict[str, Any] | None = None,
+        dependencies: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
     ) -> RunRequest:
         return RunRequest(
+            session_state=session_state,
+            dependencies=dependencies,
+            metadata=metadata,
             input=input_text(input, self.spec.input_schema),
             run_id=run_id or new_id(),
             session_id=session_id or self._sticky_session_id(),
@@ -111,6 +128,9 @@ class Component:
         session_id: str | None = None,
         user_id: str | None = None,
         run_id: str | None = None,
+        session_state: dict[str, Any] | None = None,
+        dependencies: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
     ) -> RunOutput: ...
     @overload
     def run(
@@ -122,6 +142,9 @@ class Component:
         session_id: str | None = None,
         user_id: str | None = None,
         run_id: str | None = None,
+        session_state: dict[str, Any] | None = None,
+        dependencies: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
     ) -> Iterator[BaseRunEvent]: ...
     @overload
     def run(
@@ -133,6 +156,9 @@ class Component:
         session_id: str | None = None,
         user_id: str | None = None,
         run_id: str | None = None,
+        session_state: dict[str, Any] | None = None,
+        dependencies: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
     ) -> RunOutput | Iterator[BaseRunEvent]: ...
 
     def run(
@@ -144,6 +170,9 @@ class Component:
         session_id: str | None = None,
         user_id: str | None = None,
         run_id: str | None = None,
+        session_state: dict[str, Any] | None = None,
+        dependencies: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
     ) -> RunOutput | Iterator[BaseRunEvent]:
         """Run and return the output, or with `stream=True` an iterator of events (every event, or with
         `stream_events=False` Agno's plain stream). Defaults: the object's `stream` and `stream_events`.
@@ -151,7 +180,10 @@ class Component:
         Leaving the iterator early (break, close, garbage collection) cancels the run.
         """
         streaming = self._streaming(stream)
-        request = self._request(input, streaming, session_id, user_id, run_id)
+        request = self._request(
+            input, streaming, session_id, user_id, run_id,
+            session_state=session_state, dependencies=dependencies, metadata=metadata,
+        )  # fmt: skip
         if not streaming:
             return client.run_to_completion(self._replicas(), self.spec, request)
         events = client.stream_run(self._replicas(), self.spec, request)
@@ -173,6 +205,9 @@ class Component:
         session_id: str | None = None,
         user_id: str | None = None,
         run_id: str | None = None,
+        session_state: dict[str, Any] | None = None,
+        dependencies: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
     ) -> Coroutine[Any, Any, RunOutput]: ...
     @overload
     def arun(
@@ -184,6 +219,9 @@ class Component:
         session_id: str | None = None,
         user_id: str | None = None,
         run_id: str | None = None,
+        session_state: dict[str, Any] | None = None,
+        dependencies: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
     ) -> EventStream: ...
     @overload
     def arun(
@@ -195,6 +233,9 @@ class Component:
         session_id: str | None = None,
         user_id: str | None = None,
         run_id: str | None = None,
+        session_state: dict[str, Any] | None = None,
+        dependencies: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
     ) -> Coroutine[Any, Any, RunOutput] | EventStream: ...
 
     def arun(
@@ -206,11 +247,17 @@ class Component:
         session_id: str | None = None,
         user_id: str | None = None,
         run_id: str | None = None,
+        session_state: dict[str, Any] | None = None,
+        dependencies: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
     ) -> Coroutine[Any, Any, RunOutput] | EventStream:
         """The async twin of `run`: `await agent.arun(...)` is the output; with `stream=True`,
         `async for event in agent.arun(..., stream=True)` (as in Agno; awaiting it first works too)."""
         streaming = self._streaming(stream)
-        request = self._request(input, streaming, session_id, user_id, run_id)
+        request = self._request(
+            input, streaming, session_id, user_id, run_id,
+            session_state=session_state, dependencies=dependencies, metadata=metadata,
+        )  # fmt: skip
         if not streaming:
             return self._arun_to_completion(request)
         events = self._astream(request)
@@ -239,14 +286,18 @@ class Component:
         session_id: str | None = None,
         user_id: str | None = None,
         run_id: str | None = None,
+        session_state: dict[str, Any] | None = None,
+        dependencies: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
     ) -> None:
         """Run and show it in the terminal as Agno does (`kern.printing`): the message, tool calls, member
         responses (teams, with `show_members_responses`) and the response, live while it streams."""
         text = input_text(input, self.spec.input_schema)
         view = view_for(self, text, markdown, show_message, show_members_responses)
         events = self.run(
-            text, stream=True, stream_events=True, session_id=session_id, user_id=user_id, run_id=run_id
-        )
+            text, stream=True, stream_events=True, session_id=session_id, user_id=user_id, run_id=run_id,
+            session_state=session_state, dependencies=dependencies, metadata=metadata,
+        )  # fmt: skip
         show(events, view, console, stream=self._streaming(stream))
 
     async def aprint_response(
@@ -261,13 +312,17 @@ class Component:
         session_id: str | None = None,
         user_id: str | None = None,
         run_id: str | None = None,
+        session_state: dict[str, Any] | None = None,
+        dependencies: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
     ) -> None:
         """The async twin of `print_response`."""
         text = input_text(input, self.spec.input_schema)
         view = view_for(self, text, markdown, show_message, show_members_responses)
         events = self.arun(
-            text, stream=True, stream_events=True, session_id=session_id, user_id=user_id, run_id=run_id
-        )
+            text, stream=True, stream_events=True, session_id=session_id, user_id=user_id, run_id=run_id,
+            session_state=session_state, dependencies=dependencies, metadata=metadata,
+        )  # fmt: skip
         await ashow(events, view, console, stream=self._streaming(stream))
 
     def get_session(self, session_id: str | None = None) -> SessionRecord | None:
@@ -303,6 +358,40 @@ class Component:
         runs (Agno's)."""
         runs = sessions.top_level_runs(self.spec, self.get_session(session_id))
         return sessions.session_messages(runs, last_n_runs=last_n_runs)
+
+    def get_session_state(self, session_id: str | None = None) -> dict[str, Any]:
+        """The session's stored state (this object's session unless named); the component's
+        `session_state` if the session has none yet."""
+        chosen = session_id or self.session_id
+        stored = sessions.database(self.spec).get_session_state(chosen) if chosen else None
+        return copy.deepcopy(stored or self.spec.session_state or {})
+
+    def update_session_state(
+        self, session_state_updates: dict[str, Any], session_id: str | None = None
+    ) -> dict[str, Any]:
+        """Merge updates into the session's state and save it (the session is made if it has no run
+        yet); the new state."""
+        chosen = session_id or self._sticky_session_id()
+        state = self.get_session_state(chosen)
+        merge(state, session_state_updates)
+        sessions.database(self.spec).upsert_session(
+            chosen, self.spec.kind, self.spec.id, self.user_id, session_state=state
+        )
+        return copy.deepcopy(state)
+
+    def set_session_name(self, session_id: str | None = None, *, session_name: str) -> SessionRecord:
+        """Name the session (this object's unless named); the session as stored."""
+        chosen = session_id or self._sticky_session_id()
+        db = sessions.database(self.spec)
+        db.upsert_session(chosen, self.spec.kind, self.spec.id, self.user_id, session_name=session_name)
+        record = db.get_session(chosen)
+        assert record is not None
+        return record
+
+    def get_session_name(self, session_id: str | None = None) -> str | None:
+        """The session's name, if it has one."""
+        record = self.get_session(session_id)
+        return record.session_name if record is not None else None
 
     def delete_session(self, session_id: str) -> None:
         """Delete a session and its runs from the db."""

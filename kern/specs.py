@@ -12,6 +12,7 @@ from kern.db.base import BaseDb
 from kern.models.base import Model
 from kern.replicas import Replicas, default_replicas
 from kern.run.agent import RunOutput
+from kern.run.context import RunContext
 from kern.run.team import TeamRunOutput
 from kern.tools import Function
 
@@ -62,6 +63,18 @@ class ComponentSpec(BaseModel):
     structured outputs."""
     input_schema: type[BaseModel] | None = None
     """What a run's input must fit (checked where the run is started)."""
+    session_state: dict[str, Any] | None = None
+    """The state a new session starts with (Agno's)."""
+    add_session_state_to_context: bool = False
+    enable_agentic_state: bool = False
+    """Give the model Agno's `update_session_state` tool."""
+    dependencies: dict[str, Any] | None = None
+    """Values (or callables, called at the run's start) for tools (`run_context.dependencies`) and for
+    `{name}` placeholders."""
+    add_dependencies_to_context: bool = False
+    resolve_in_context: bool = True
+    """Replace `{name}` placeholders of the prompts with state, dependencies, metadata and user id."""
+    metadata: dict[str, Any] | None = None
     tools: list[Function] = Field(default_factory=list)
     tool_instructions: list[str] = Field(default_factory=list)
     """What the tools ask to add to the system message."""
@@ -76,11 +89,11 @@ class ComponentSpec(BaseModel):
     replicas: Replicas = Field(default_factory=default_replicas)
     """How many actors serve this component (kern.replicas)."""
 
-    def system_prompt(self) -> str:
-        """The system message, as Agno builds an agent's (`kern.engine.system_message`)."""
+    def system_prompt(self, context: RunContext | None = None) -> str:
+        """The system message, as Agno builds an agent's (`kern.engine.system_message`), for a run."""
         from kern.engine.system_message import agent_system_message
 
-        return agent_system_message(self).strip()
+        return agent_system_message(self, context).strip()
 
 
 class AgentSpec(ComponentSpec):
@@ -109,7 +122,7 @@ class TeamSpec(ComponentSpec):
             raise ValueError(f"Team members must have distinct ids; repeated: {duplicates}")
         return members
 
-    def system_prompt(self) -> str:
+    def system_prompt(self, context: RunContext | None = None) -> str:
         """The leader's prompt: the team's description and instructions, then who its members are."""
         roster = "\n".join(
             f"- id: {member.id} | name: {member.name} | {member.description or ''}".rstrip(" |")
@@ -120,7 +133,7 @@ class TeamSpec(ComponentSpec):
             if self.delegate_to_all_members
             else "Delegate tasks to the member best suited with delegate_task_to_member."
         )
-        return "\n\n".join(p for p in (super().system_prompt(), f"Team members:\n{roster}", how) if p)
+        return "\n\n".join(p for p in (super().system_prompt(context), f"Team members:\n{roster}", how) if p)
 
     def member(self, member_id: str) -> AgentSpec | TeamSpec:
         """The member with this id."""
@@ -140,6 +153,10 @@ class RunRequest(BaseModel):
     parent_run_id: str | None = None
     stream: bool = True
     """Use the model's streaming API (events are streamed either way)."""
+    session_state: dict[str, Any] | None = None
+    """Merged over the session's state for this run (a member's run: its team's state)."""
+    dependencies: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
 
 
 def run_identity(spec: ComponentSpec, request: RunRequest) -> dict[str, Any]:

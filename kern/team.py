@@ -63,6 +63,13 @@ class Team(Component):
         output_schema: OutputSchema | None = None,
         input_schema: type[BaseModel] | None = None,
         use_json_mode: bool = False,
+        session_state: dict[str, Any] | None = None,
+        add_session_state_to_context: bool = False,
+        enable_agentic_state: bool = False,
+        dependencies: dict[str, Any] | None = None,
+        add_dependencies_to_context: bool = False,
+        resolve_in_context: bool = True,
+        metadata: dict[str, Any] | None = None,
         **agno_options: Any,
     ) -> None:
         refuse("Team", agno_options)
@@ -97,6 +104,13 @@ class Team(Component):
             output_schema=output_schema,
             input_schema=input_schema,
             use_json_mode=use_json_mode,
+            session_state=session_state,
+            add_session_state_to_context=add_session_state_to_context,
+            enable_agentic_state=enable_agentic_state,
+            dependencies=dependencies,
+            add_dependencies_to_context=add_dependencies_to_context,
+            resolve_in_context=resolve_in_context,
+            metadata=metadata,
         )
 
 

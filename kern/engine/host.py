@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from kern.engine.context import RunContext
 from kern.engine.loop import model_loop
 from kern.engine.outbox import Outbox
 from kern.engine.run import Gate, execute_run
+from kern.engine.state import RunState
 from kern.engine.team import MemberRunner, team_body
 from kern.run.agent import RunOutput
 from kern.specs import ComponentSpec, RunRequest, TeamSpec
@@ -17,7 +17,7 @@ class RunHost:
     """Starts runs as tasks and cancels them: push, not poll. Used by the actors and in-process."""
 
     def __init__(self) -> None:
-        self._runs: dict[str, tuple[asyncio.Task[RunOutput], RunContext]] = {}
+        self._runs: dict[str, tuple[asyncio.Task[RunOutput], RunState]] = {}
 
     def start(
         self,
@@ -32,7 +32,7 @@ class RunHost:
         the task returns the run's record."""
         if request.run_id in self._runs:
             raise ValueError(f"Run {request.run_id!r} is already running")
-        ctx = RunContext(
+        ctx = RunState(
             spec=spec, request=request, outbox=outbox, route=request.run_id, tools=list(spec.tools)
         )
         if isinstance(spec, TeamSpec):

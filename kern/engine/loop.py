@@ -7,8 +7,8 @@ import time
 from contextlib import aclosing
 from typing import Any
 
-from kern.engine.context import RunContext
 from kern.engine.gather import gather_all
+from kern.engine.state import RunState
 from kern.engine.structured import OutputSchema, content_type, parse_output, response_format
 from kern.messages import Message, ToolCall
 from kern.models.base import CallOptions, ModelResponse, TextDelta
@@ -21,7 +21,7 @@ class RunLoopError(RuntimeError):
     """The run loop could not go on (for example a model that never stops calling tools)."""
 
 
-async def model_loop(ctx: RunContext) -> None:
+async def model_loop(ctx: RunState) -> None:
     """Drive the conversation in `ctx.messages` to an answer, streaming content and tool events.
 
     With an output schema the model's replies are not streamed (as in Agno): the answer comes as one
@@ -51,20 +51,20 @@ async def model_loop(ctx: RunContext) -> None:
     )
 
 
-def _stop_if_cancelled(ctx: RunContext) -> None:
+def _stop_if_cancelled(ctx: RunState) -> None:
     """A cancel that a model adapter or a tool swallowed still stops the run before its next step."""
     if ctx.cancel_requested:
         raise asyncio.CancelledError
 
 
-def _take_structured(ctx: RunContext, schema: OutputSchema, text: str) -> None:
+def _take_structured(ctx: RunState, schema: OutputSchema, text: str) -> None:
     ctx.content = parse_output(schema, text)
     ctx.content_type = content_type(schema)
     ctx.emit("content", content=ctx.content, content_type=ctx.content_type)
 
 
 async def _call_model(
-    ctx: RunContext, definitions: list[dict[str, Any]], options: CallOptions
+    ctx: RunState, definitions: list[dict[str, Any]], options: CallOptions
 ) -> ModelResponse:
     model = ctx.spec.model
     if ctx.spec.output_schema is not None:
@@ -86,7 +86,7 @@ async def _call_model(
     return reply
 
 
-async def _run_tool(ctx: RunContext, function: Function | None, call: ToolCall) -> tuple[Message, bool]:
+async def _run_tool(ctx: RunState, function: Function | None, call: ToolCall) -> tuple[Message, bool]:
     """Run one tool call; a failure becomes `ToolCallError` and its message goes back to the model."""
     execution = ToolExecution(tool_call_id=call.id, tool_name=call.name)
     started = time.monotonic()
@@ -97,7 +97,7 @@ async def _run_tool(ctx: RunContext, function: Function | None, call: ToolCall) 
         arguments = function.parse_arguments(call.arguments)
         execution.tool_args = arguments
         ctx.emit("tool_started", tool=execution.model_copy())
-        result = await function.call(arguments)
+        result = await function.call(arguments, ctx.run_context)
     except asyncio.CancelledError:
         execution.error = "cancelled"
         ctx.tool_executions.append(execution)

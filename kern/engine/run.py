@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Awaitable, Callable
 
 from kern.db import reader, writer
 from kern.db.base import DatabaseError
-from kern.engine.context import RunContext
+from kern.engine.run_context import open_context, resolve, update_session_state_tool
+from kern.engine.state import RunState
 from kern.errors import describe
 from kern.messages import Message
 from kern.models.base import ModelError
@@ -28,7 +30,7 @@ slow, locked, frozen or stopped one delays the event by at most this much per le
 (a team's record waits for its members' terminal events), and the event's `storage_error` says why
 the record is not saved. A database that answers with an error (down, read-only) ends the wait at once."""
 
-RunBody = Callable[[RunContext], Awaitable[None]]
+RunBody = Callable[[RunState], Awaitable[None]]
 Gate = Callable[[], Awaitable[bool]]
 """Awaited before any model call; False means the run was cancelled before it started."""
 
@@ -37,7 +39,7 @@ class EmptyInputError(ValueError):
     """The run's input is empty."""
 
 
-async def execute_run(ctx: RunContext, body: RunBody, gate: Gate | None = None) -> RunOutput:
+async def execute_run(ctx: RunState, body: RunBody, gate: Gate | None = None) -> RunOutput:
     """Run `body` and end the run with exactly one terminal event, whatever happens.
 
     `RunStarted` comes first, before any model call. A cancel (the task being cancelled, or a cancel
@@ -55,6 +57,9 @@ async def execute_run(ctx: RunContext, body: RunBody, gate: Gate | None = None) 
             raise asyncio.CancelledError
         if not ctx.request.input.strip():
             raise EmptyInputError("The run's input is empty: send a non-empty message")
+        ctx.run_context = await open_context(ctx)
+        if ctx.spec.enable_agentic_state:
+            ctx.tools.append(update_session_state_tool())
         ctx.messages = await _initial_messages(ctx)
         await _store_start(ctx)
         await body(ctx)
@@ -75,14 +80,17 @@ async def execute_run(ctx: RunContext, body: RunBody, gate: Gate | None = None) 
             task.uncancel()
     ctx.finishing = True
     output = ctx.output(status, error)
-    stored = await _store(ctx, output)
+    ending = {
+        "metrics": ctx.metrics,
+        "session_state": output.session_state,
+        "storage_error": await _store(ctx, output),
+    }
     if status is RunStatus.completed:
-        ctx.emit("completed", content=ctx.content, metrics=ctx.metrics, storage_error=stored)
+        ctx.emit("completed", content=ctx.content, content_type=ctx.content_type, **ending)
     elif status is RunStatus.cancelled:
-        ctx.emit("cancelled", content=ctx.content, metrics=ctx.metrics, storage_error=stored)
+        ctx.emit("cancelled", content=ctx.content, **ending)
     else:
-        ctx.emit("error", content=error or "", error_type=error_type, partial_content=ctx.content,
-                 metrics=ctx.metrics, storage_error=stored)  # fmt: skip
+        ctx.emit("error", content=error or "", error_type=error_type, partial_content=ctx.content, **ending)
     return output
 
 
@@ -92,10 +100,10 @@ def _describe(exc: BaseException) -> str:
     return describe(exc)
 
 
-async def _initial_messages(ctx: RunContext) -> list[Message]:
+async def _initial_messages(ctx: RunState) -> list[Message]:
     """System prompt, then earlier turns of the session when history is on, then the new input."""
     messages: list[Message] = []
-    system = ctx.spec.system_prompt()
+    system = ctx.spec.system_prompt(ctx.run_context)
     if system:
         messages.append(Message(role="system", content=system))
     db = ctx.spec.db
@@ -107,11 +115,23 @@ async def _initial_messages(ctx: RunContext) -> list[Message]:
         for run in history:
             messages.append(Message(role="user", content=run.input, from_history=True))
             messages.append(Message(role="assistant", content=run.content, from_history=True))
-    messages.append(Message(role="user", content=ctx.request.input))
+    messages.append(Message(role="user", content=_user_message(ctx)))
     return messages
 
 
-async def _store_start(ctx: RunContext) -> None:
+def _user_message(ctx: RunState) -> str:
+    """The input, its placeholders resolved, and the dependencies after it when asked (as in Agno)."""
+    text = ctx.request.input
+    context = ctx.run_context
+    if ctx.spec.resolve_in_context:
+        text = resolve(text, context)
+    if ctx.spec.add_dependencies_to_context and context is not None and context.dependencies is not None:
+        shown = json.dumps(context.dependencies, indent=2, default=str, ensure_ascii=False)
+        text += f"\n\n<additional context>\n{shown}\n</additional context>"
+    return text
+
+
+async def _store_start(ctx: RunState) -> None:
     """Save the RUNNING record: a database that refuses it fails the run; one that is slow does not."""
     if ctx.spec.db is None:
         return
@@ -122,7 +142,7 @@ async def _store_start(ctx: RunContext) -> None:
         logger.warning("Run %s goes on before its RUNNING record is saved: %s", ctx.run_id, result.problem)
 
 
-async def _store(ctx: RunContext, output: RunOutput) -> str | None:
+async def _store(ctx: RunState, output: RunOutput) -> str | None:
     """Save the final record, waiting at most `FINAL_WAIT_SECONDS`; why it is not saved, if it is not."""
     if ctx.spec.db is None:
         return None

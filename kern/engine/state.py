@@ -9,9 +9,11 @@ from typing import Any
 from kern.engine.events import EventFactory
 from kern.engine.frames import Frame, content_frame, event_frame
 from kern.engine.outbox import Outbox
+from kern.engine.run_context import saved_state
 from kern.messages import Message
 from kern.run.agent import RunOutput
 from kern.run.base import Metrics, RunStatus, ToolExecution
+from kern.run.context import RunContext
 from kern.run.events import EventKind
 from kern.specs import ComponentSpec, RunRequest, run_identity, run_record
 from kern.tools import Function
@@ -20,7 +22,7 @@ _URGENT: frozenset[EventKind] = frozenset({"started", "completed", "cancelled", 
 
 
 @dataclass
-class RunContext:
+class RunState:
     """Everything a run loop reads and writes. One per run, owned by the run's task."""
 
     spec: ComponentSpec
@@ -35,6 +37,8 @@ class RunContext:
     """What the run has answered so far: the partial answer if it stops early; the output schema's
     instance once a structured answer is parsed."""
     content_type: str = "str"
+    run_context: RunContext | None = None
+    """What tools and prompts see of the run (session state, dependencies); set as the run begins."""
     metrics: Metrics = field(default_factory=Metrics)
     tool_executions: list[ToolExecution] = field(default_factory=list)
     member_responses: list[RunOutput] = field(default_factory=list)
@@ -84,6 +88,7 @@ class RunContext:
             self.request,
             content=self.content,
             content_type=self.content_type,
+            session_state=saved_state(self.run_context),
             status=status,
             error=error,
             messages=self.messages,

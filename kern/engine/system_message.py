@@ -11,7 +11,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from kern.engine.run_context import resolve
 from kern.engine.structured import json_mode_prompt
+from kern.run.context import RunContext
 
 if TYPE_CHECKING:
     from kern.specs import ComponentSpec
@@ -26,10 +28,11 @@ def render_instructions(instructions: list[str]) -> str:
     return "\n\n".join(each if "\n" in each.strip() else f"- {each.strip()}" for each in instructions)
 
 
-def agent_system_message(spec: ComponentSpec) -> str:
-    """The system message of an agent (or of a team's leader, before its members are listed)."""
+def agent_system_message(spec: ComponentSpec, context: RunContext | None = None) -> str:
+    """The system message of an agent (or of a team's leader, before its members are listed) for a run
+    (its `{name}` placeholders resolved, its session state shown, when the spec asks)."""
     if spec.system_message is not None:
-        return spec.system_message
+        return resolve(spec.system_message, context) if spec.resolve_in_context else spec.system_message
     instructions = spec.instructions if isinstance(spec.instructions, list) else [spec.instructions or ""]
     instructions = [each for each in instructions if each]
     additional: list[str] = []
@@ -53,12 +56,16 @@ def agent_system_message(spec: ComponentSpec) -> str:
         text += "\n</additional_information>\n\n"
     for each in spec.tool_instructions:
         text += f"{each}\n"
+    if spec.resolve_in_context:  # (what follows is not resolved, as in Agno)
+        text = resolve(text, context)
     if spec.expected_output is not None:
         text += f"<expected_output>\n{spec.expected_output.strip()}\n</expected_output>\n\n"
     if spec.additional_context is not None:
         text += f"{spec.additional_context}\n"
     if spec.output_schema is not None and spec.use_json_mode:
         text += json_mode_prompt(spec.output_schema)
+    if spec.add_session_state_to_context and context is not None:
+        text += f"\n<session_state>\n{context.session_state}\n</session_state>\n\n"
     return text
 
 

@@ -6,12 +6,13 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Literal, Protocol
 
-from kern.engine.context import RunContext
 from kern.engine.frames import Frame
 from kern.engine.gather import gather_all
 from kern.engine.loop import model_loop
 from kern.engine.members import MemberTracker
 from kern.engine.run import RunBody
+from kern.engine.run_context import saved_state
+from kern.engine.state import RunState
 from kern.errors import describe
 from kern.specs import AgentSpec, RunRequest, TeamSpec
 from kern.tools import Function
@@ -36,14 +37,14 @@ class MemberRunner(Protocol):
 def team_body(members: MemberRunner) -> RunBody:
     """The leader's run: its own tools plus delegation, then the model loop."""
 
-    async def body(ctx: RunContext) -> None:
+    async def body(ctx: RunState) -> None:
         ctx.tools = [*ctx.tools, delegation_tool(ctx, members)]
         await model_loop(ctx)
 
     return body
 
 
-def delegation_tool(ctx: RunContext, members: MemberRunner) -> Function:
+def delegation_tool(ctx: RunState, members: MemberRunner) -> Function:
     """`delegate_task_to_member` (member id as an enum) or, in broadcast mode, `delegate_task_to_members`."""
     team = ctx.spec
     assert isinstance(team, TeamSpec)
@@ -78,7 +79,7 @@ def delegation_tool(ctx: RunContext, members: MemberRunner) -> Function:
     return function
 
 
-async def run_member(ctx: RunContext, members: MemberRunner, member_id: str, task: str) -> str:
+async def run_member(ctx: RunState, members: MemberRunner, member_id: str, task: str) -> str:
     """Run one member, forwarding its events into the team's stream, and return its answer.
 
     The member's stream is pumped by its own task, so a cancel of the team's run does not cut it: the
@@ -95,6 +96,8 @@ async def run_member(ctx: RunContext, members: MemberRunner, member_id: str, tas
         user_id=ctx.request.user_id,
         parent_run_id=ctx.run_id,
         stream=ctx.request.stream,
+        session_state=saved_state(ctx.run_context),
+        dependencies=ctx.run_context.dependencies if ctx.run_context else None,
     )
     member = team.member(member_id)
     tracker = MemberTracker(member, request)
@@ -128,7 +131,7 @@ def drain_seconds(member: AgentSpec | TeamSpec) -> float:
     return MEMBER_DRAIN_SECONDS
 
 
-async def _pump(ctx: RunContext, stream: AsyncIterator[list[Frame]], tracker: MemberTracker) -> None:
+async def _pump(ctx: RunState, stream: AsyncIterator[list[Frame]], tracker: MemberTracker) -> None:
     forward = isinstance(ctx.spec, TeamSpec) and ctx.spec.stream_member_events
     try:
         async for frames in stream:

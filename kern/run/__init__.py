@@ -1,1 +1,5 @@
-"""Run events and outputs (pydantic models)."""
+"""Run events and outputs (pydantic models), and `RunContext`, what a tool sees of its run."""
+
+from kern.run.context import RunContext
+
+__all__ = ["RunContext"]

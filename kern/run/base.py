@@ -137,6 +137,8 @@ class TerminalPayload(BaseModel):
     content_type: str = "str"
     status: RunStatus
     metrics: Metrics = Field(default_factory=Metrics)
+    session_state: dict[str, Any] | None = None
+    """The session's state as the run left it (Agno's)."""
     storage_error: str | None = None
     """Why the run's record was not in its database when this event was sent (the database was slow,
     locked, down or read-only), and whether kern still retries it; None when it was saved or there is

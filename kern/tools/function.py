@@ -12,6 +12,7 @@ from typing import Any, get_type_hints
 from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError, create_model
 
 from kern.agno_options import not_supported
+from kern.run.context import RunContext
 from kern.tools.threads import tool_threads
 
 
@@ -34,6 +35,8 @@ class Function(BaseModel):
     """How to use the tool; added to the system message (after the additional information) when
     `add_instructions`, as Agno does."""
     add_instructions: bool = True
+    wants_run_context: bool = False
+    """The function declares `run_context` (by that name or typed `RunContext`): kern passes it in."""
     _arguments_model: type[BaseModel] | None = PrivateAttr(default=None)
 
     @classmethod
@@ -47,7 +50,13 @@ class Function(BaseModel):
             prop.pop("title", None)
             if prop_name in arg_docs:
                 prop.setdefault("description", arg_docs[prop_name])
-        function = cls(name=name or fn.__name__, description=summary, parameters=schema, entrypoint=fn)
+        function = cls(
+            name=name or fn.__name__,
+            description=summary,
+            parameters=schema,
+            entrypoint=fn,
+            wants_run_context=_context_parameter(fn) is not None,
+        )
         function._arguments_model = arguments_model
         return function
 
@@ -70,9 +79,13 @@ class Function(BaseModel):
             raise ToolArgumentsError(f"Invalid arguments for {self.name}: {exc}") from exc
         return {field: getattr(validated, field) for field in type(validated).model_fields}
 
-    async def call(self, arguments: dict[str, Any]) -> str:
-        """Run the tool. Async tools are awaited (and cancelled with the run); sync tools run on one of the
-        process's tool threads (`kern.tools.threads`), which a cancelled run leaves to finish."""
+    async def call(self, arguments: dict[str, Any], context: RunContext | None = None) -> str:
+        """Run the tool, with `context` as its `run_context` if it asks for one. Async tools are awaited
+        (and cancelled with the run); sync tools run on one of the process's tool threads
+        (`kern.tools.threads`), which a cancelled run leaves to finish."""
+        injected = _context_parameter(self.entrypoint) if self.wants_run_context else None
+        if injected is not None:
+            arguments = {**arguments, injected: context}
         if inspect.iscoroutinefunction(self.entrypoint):
             result = await self.entrypoint(**arguments)
         else:
@@ -122,11 +135,22 @@ def tool(
     return wrap(fn) if fn is not None else wrap
 
 
-def _arguments_model(fn: Callable[..., Any]) -> type[BaseModel]:
+def _context_parameter(fn: Callable[..., Any]) -> str | None:
+    """The parameter through which `fn` takes its `RunContext`: named `run_context`, or typed so."""
     hints = get_type_hints(fn)
+    for name in inspect.signature(fn).parameters:
+        if name == "run_context" or hints.get(name) is RunContext:
+            return name
+    return None
+
+
+def _arguments_model(fn: Callable[..., Any]) -> type[BaseModel]:
+    """The arguments the model gives (the injected `run_context` is not one of them)."""
+    hints = get_type_hints(fn)
+    injected = _context_parameter(fn)
     fields: dict[str, Any] = {}
     for param in inspect.signature(fn).parameters.values():
-        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD) or param.name == injected:
             continue
         annotation = hints.get(param.name, Any)
         default = ... if param.default is param.empty else param.default
