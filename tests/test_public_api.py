@@ -84,7 +84,7 @@ def test_bad_construction_is_a_clear_error() -> None:
         Team(name="T", members=[Agent(name="Writer"), Agent(name="Writer")])
     with pytest.raises(ValueError, match="at least one member"):
         Team(name="T", members=[])
-    with pytest.raises(TypeError, match="input must be a str, got int"):
+    with pytest.raises(TypeError, match="input must be a str or a pydantic model, got int"):
         Agent(name="Writer").run(42)
 
 

@@ -1,7 +1,6 @@
 """Storage of runs and sessions: SQLite, PostgreSQL or in memory, under Agno's names."""
 
 from kern.db.base import BaseDb, DatabaseError, SessionRecord
-from kern.db.in_memory import InMemoryDb
 from kern.db.postgres import AsyncPostgresDb, PostgresDb
 from kern.db.sqlite import AsyncSqliteDb, SqliteDb
 from kern.db.url import db_from_url, default_db
@@ -18,3 +17,12 @@ __all__ = [
     "db_from_url",
     "default_db",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """`InMemoryDb` on first use: it is a Ray actor, and storage alone does not import Ray."""
+    if name == "InMemoryDb":
+        from kern.db.in_memory import InMemoryDb
+
+        return InMemoryDb
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -88,7 +88,8 @@ class SqliteDb(SqlDb):
         if self.db_file == ":memory:":
             return
         for path in (self.db_file, f"{self.db_file}-wal", f"{self.db_file}-shm"):
-            if not os.access(path, os.W_OK) and os.path.exists(path):
+            # Asked again after `exists`: another process may create the file between the first two.
+            if not os.access(path, os.W_OK) and os.path.exists(path) and not os.access(path, os.W_OK):
                 raise Unavailable(f"it is read-only ({path} cannot be written)")
 
     def close(self) -> None:
