@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -64,6 +64,8 @@ class Model(BaseModel, ABC):
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
+    provider: ClassVar[str | None] = None
+    """Who serves the model (Agno's `provider`, in `ModelRequest*` events)."""
     id: str
 
     @abstractmethod

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
-from typing import Any
+from collections.abc import AsyncGenerator, Mapping
+from typing import Any, ClassVar
 
 from kern.messages import Message, ToolCall
 from kern.models.base import NO_OPTIONS, CallOptions, ModelError, ModelResponse, TextDelta
@@ -13,9 +13,21 @@ from kern.models.openai.converters import chat_format, to_chat_messages, to_chat
 CHAT_PARAMETERS = (
     "max_tokens", "max_completion_tokens", "top_p", "seed", "stop", "frequency_penalty", "presence_penalty",
     "logit_bias", "user", "reasoning_effort", "service_tier", "store", "metadata", "extra_headers",
-    "extra_query", "extra_body",
+    "extra_query", "extra_body", "verbosity", "logprobs", "top_logprobs",
 )  # fmt: skip
 """Chat Completions parameters passed through as Agno's `OpenAIChat` passes them, when set."""
+
+
+AGNO_DEFAULTS: dict[str, Any] = {
+    "provider": "OpenAI", "supports_native_structured_outputs": True,
+    "supports_json_schema_outputs": False, "system_prompt": None, "instructions": None,
+    "tool_message_role": "tool", "assistant_message_role": "assistant", "cache_response": False,
+    "cache_ttl": None, "cache_dir": None, "retries": 0, "delay_between_retries": 1,
+    "exponential_backoff": False, "retry_with_guidance": True, "retry_with_guidance_limit": 1,
+    "collect_metrics_on_completion": False, "modalities": None, "audio": None, "role_map": None,
+    "http_client": None, "client": None, "async_client": None,
+}  # fmt: skip
+"""Agno 3.1.10's `OpenAIChat` options kern does not take, with their defaults (see `OpenAIModel`)."""
 
 
 class OpenAIChat(OpenAIModel):
@@ -38,6 +50,12 @@ class OpenAIChat(OpenAIModel):
     extra_headers: dict[str, str] | None = None
     extra_query: dict[str, str] | None = None
     extra_body: dict[str, Any] | None = None
+    verbosity: str | None = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = None
+    request_params: dict[str, Any] | None = None
+    """Sent over everything else, as Agno sends it."""
+    AGNO_DEFAULTS: ClassVar[Mapping[str, Any] | None] = AGNO_DEFAULTS
 
     def _request(
         self, messages: list[Message], tools: list[dict[str, Any]], options: CallOptions
@@ -53,6 +71,7 @@ class OpenAIChat(OpenAIModel):
         request.update(self.sampling("max_completion_tokens"))
         chosen = {name: getattr(self, name) for name in CHAT_PARAMETERS}
         request.update({name: value for name, value in chosen.items() if value is not None})
+        request.update(self.request_params or {})
         return request
 
     async def stream(

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import os
 import weakref
-from collections.abc import Awaitable
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Awaitable, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from pydantic import Field, PrivateAttr, model_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 
+from kern.agno_options import not_supported
 from kern.models.base import Model
 
 if TYPE_CHECKING:  # the SDK is imported where a model is called (in the actors), not by every script
@@ -23,6 +24,13 @@ _CLIENTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ClientsBySettings
 )
 """SDK clients by event loop (an httpx client belongs to one loop) and by settings."""
 
+UNPICKLABLE = {
+    "http_client": "an httpx client holds open connections of one process and event loop",
+    "client": "an SDK client holds open connections of one process",
+    "async_client": "an SDK client holds open connections of one process and event loop",
+}
+"""Agno's options that hand kern a live object, and why kern cannot take it."""
+
 
 class OpenAIModel(Model):
     """Settings common to `OpenAIResponses` and `OpenAIChat`.
@@ -30,7 +38,16 @@ class OpenAIModel(Model):
     `api_key` and `base_url` default to `OPENAI_API_KEY` / `OPENAI_BASE_URL` of the process that builds
     the model (so a driver's settings reach its actors); unset, the SDK reads them where the run executes.
     `timeout` is the SDK's, for connecting and for each read (a non-streamed reply arrives in one read).
+    `organization`, `default_query` and `client_params` (more `AsyncOpenAI` arguments, over the others)
+    go to the SDK client as in Agno. An `http_client` cannot: it is not plain data that can travel to the
+    actors, and belongs to one event loop.
     """
+
+    provider: ClassVar[str | None] = "OpenAI"
+    AGNO_DEFAULTS: ClassVar[Mapping[str, Any] | None] = None
+    """Set by an adapter that takes its keywords as Agno's class does: the Agno options kern does not take,
+    each with Agno's default. Another value for one of them is refused by name (`NotImplementedError`); a
+    keyword that is neither a field nor one of these is a `TypeError`, as Agno's dataclass raises."""
 
     api_key: str | None = Field(default=None, repr=False)
     """Left out of `repr()`/`str()` (and so of specs, logs and tracebacks); pickled, so it reaches actors."""
@@ -43,10 +60,52 @@ class OpenAIModel(Model):
     before the run ends with a `ModelStalled` error; it also bounds the wait for the stream to start
     (retried like any timeout). A long reply that keeps streaming is never cut. `None`: `timeout`."""
     max_retries: int = 2
+    name: str | None = None
+    """A display name (Agno's `name`); nothing is sent for it."""
     strict_output: bool = True
     """Ask the API to hold the answer to the output schema exactly (Agno's `strict_output`)."""
     default_headers: dict[str, str] | None = None
+    organization: str | None = None
+    default_query: dict[str, Any] | None = None
+    client_params: dict[str, Any] | None = None
     _client: openai.AsyncOpenAI | None = PrivateAttr(default=None)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _take_agno_keywords(cls, data: Any) -> Any:
+        if cls.AGNO_DEFAULTS is None or not isinstance(data, dict):
+            return data
+        kind = cls.__name__
+        for name, value in data.items():
+            if name in cls.model_fields:
+                continue
+            if name not in cls.AGNO_DEFAULTS:
+                raise TypeError(f"{kind}() got an unexpected keyword argument {name!r}")
+            if name in UNPICKLABLE and value is not None:
+                raise NotImplementedError(
+                    f"{kind}({name}=...) is not supported: {UNPICKLABLE[name]}, which cannot be pickled to "
+                    "the Ray actor where kern calls the model; kern makes its own SDK client there "
+                    "(set timeout, max_retries, default_headers, default_query or client_params instead)"
+                )
+            if value != cls.AGNO_DEFAULTS[name]:
+                raise not_supported(f"{kind}({name}=...)")
+        data = {name: value for name, value in data.items() if name in cls.model_fields}
+        for name in ("timeout", "max_retries"):  # Agno's None: the default
+            if name in data and data[name] is None:
+                del data[name]
+        if data.get("base_url") is not None:
+            data["base_url"] = str(data["base_url"])  # Agno also takes an `httpx.URL`
+        return data
+
+    @field_validator("client_params")
+    @classmethod
+    def _plain_client_params(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value and "http_client" in value:
+            raise NotImplementedError(
+                f"client_params={{'http_client': ...}} is not supported: {UNPICKLABLE['http_client']}, which "
+                "cannot be pickled to the Ray actor where kern calls the model"
+            )
+        return value
 
     @model_validator(mode="after")
     def _read_environment(self) -> OpenAIModel:
@@ -72,16 +131,22 @@ class OpenAIModel(Model):
                 self.timeout,
                 self.max_retries,
                 tuple(sorted((self.default_headers or {}).items())),
+                self.organization,
+                repr(sorted((self.default_query or {}).items())),
+                repr(sorted((self.client_params or {}).items())),
             )
             clients = _CLIENTS.setdefault(asyncio.get_running_loop(), {})
             if settings not in clients:
-                clients[settings] = openai.AsyncOpenAI(
-                    api_key=settings[0],
-                    base_url=self.base_url,
-                    timeout=self.timeout,
-                    max_retries=self.max_retries,
-                    default_headers=self.default_headers,
-                )
+                arguments: dict[str, Any] = {
+                    "api_key": settings[0],
+                    "base_url": self.base_url,
+                    "timeout": self.timeout,
+                    "max_retries": self.max_retries,
+                    "default_headers": self.default_headers,
+                    "organization": self.organization,
+                    "default_query": self.default_query,
+                }
+                clients[settings] = openai.AsyncOpenAI(**{**arguments, **(self.client_params or {})})
             self._client = clients[settings]
         return self._client
 
