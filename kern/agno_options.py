@@ -57,6 +57,15 @@ AGNO_TEAM_OPTIONS = frozenset(
 )
 
 
+AGNO_RUN_OPTIONS = frozenset(
+    """
+    add_dependencies_to_context add_history_to_context add_session_state_to_context audio debug_mode
+    files images knowledge_filters output_schema run_context videos
+    """.split()
+)
+"""What Agno 3.1.10's `run` / `arun` take beyond what kern's do."""
+
+
 def not_supported(call: str) -> NotImplementedError:
     """The error for an Agno option (or value) kern does not support yet, `call` showing it."""
     return NotImplementedError(f"{call} is an Agno 3.1.10 option kern does not support yet")
@@ -68,7 +77,7 @@ def refuse(kind: str, options: dict[str, Any]) -> None:
     if not options:
         return
     name = next(iter(options))
-    known = AGNO_TEAM_OPTIONS if kind == "Team" else AGNO_AGENT_OPTIONS
+    known = {"Team": AGNO_TEAM_OPTIONS, "Agent": AGNO_AGENT_OPTIONS}.get(kind, AGNO_RUN_OPTIONS)
     if name in known:
         raise not_supported(f"{kind}({name}=...)")
     raise TypeError(f"{kind}() got an unexpected keyword argument {name!r}")

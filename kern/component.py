@@ -16,6 +16,7 @@ from actors import client, routing
 from actors.routing import Router
 from actors.runtime import READY_TIMEOUT_SECONDS
 from kern import sessions
+from kern.agno_options import refuse
 from kern.db import SessionRecord
 from kern.engine.run_context import merge
 from kern.engine.structured import input_text
@@ -98,8 +99,10 @@ class Component:
         session_state: dict[str, Any] | None = None,
         dependencies: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
+        yield_run_output: bool = False,
     ) -> RunRequest:
         return RunRequest(
+            yield_run_output=yield_run_output,
             session_state=session_state,
             dependencies=dependencies,
             metadata=metadata,
@@ -131,6 +134,7 @@ class Component:
         session_state: dict[str, Any] | None = None,
         dependencies: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
+        yield_run_output: bool = False,
     ) -> RunOutput: ...
     @overload
     def run(
@@ -145,6 +149,7 @@ class Component:
         session_state: dict[str, Any] | None = None,
         dependencies: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
+        yield_run_output: bool = False,
     ) -> Iterator[BaseRunEvent]: ...
     @overload
     def run(
@@ -159,6 +164,7 @@ class Component:
         session_state: dict[str, Any] | None = None,
         dependencies: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
+        yield_run_output: bool = False,
     ) -> RunOutput | Iterator[BaseRunEvent]: ...
 
     def run(
@@ -173,20 +179,24 @@ class Component:
         session_state: dict[str, Any] | None = None,
         dependencies: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
+        yield_run_output: bool = False,
+        **agno_options: Any,
     ) -> RunOutput | Iterator[BaseRunEvent]:
         """Run and return the output, or with `stream=True` an iterator of events (every event, or with
         `stream_events=False` Agno's plain stream). Defaults: the object's `stream` and `stream_events`.
 
         Leaving the iterator early (break, close, garbage collection) cancels the run.
         """
+        refuse(f"{type(self).__name__}.run", agno_options)
         streaming = self._streaming(stream)
         request = self._request(
             input, streaming, session_id, user_id, run_id,
             session_state=session_state, dependencies=dependencies, metadata=metadata,
+            yield_run_output=yield_run_output,
         )  # fmt: skip
         if not streaming:
             return client.run_to_completion(self._replicas(), self.spec, request)
-        events = client.stream_run(self._replicas(), self.spec, request)
+        events = with_output(client.stream_run(self._replicas(), self.spec, request), request)
         return plain(events, request.run_id) if self._plain(stream_events) else events
 
     def _streaming(self, stream: bool | None) -> bool:
@@ -208,6 +218,7 @@ class Component:
         session_state: dict[str, Any] | None = None,
         dependencies: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
+        yield_run_output: bool = False,
     ) -> Coroutine[Any, Any, RunOutput]: ...
     @overload
     def arun(
@@ -222,6 +233,7 @@ class Component:
         session_state: dict[str, Any] | None = None,
         dependencies: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
+        yield_run_output: bool = False,
     ) -> EventStream: ...
     @overload
     def arun(
@@ -236,6 +248,7 @@ class Component:
         session_state: dict[str, Any] | None = None,
         dependencies: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
+        yield_run_output: bool = False,
     ) -> Coroutine[Any, Any, RunOutput] | EventStream: ...
 
     def arun(
@@ -250,13 +263,17 @@ class Component:
         session_state: dict[str, Any] | None = None,
         dependencies: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
+        yield_run_output: bool = False,
+        **agno_options: Any,
     ) -> Coroutine[Any, Any, RunOutput] | EventStream:
         """The async twin of `run`: `await agent.arun(...)` is the output; with `stream=True`,
         `async for event in agent.arun(..., stream=True)` (as in Agno; awaiting it first works too)."""
+        refuse(f"{type(self).__name__}.arun", agno_options)
         streaming = self._streaming(stream)
         request = self._request(
             input, streaming, session_id, user_id, run_id,
             session_state=session_state, dependencies=dependencies, metadata=metadata,
+            yield_run_output=yield_run_output,
         )  # fmt: skip
         if not streaming:
             return self._arun_to_completion(request)
@@ -269,6 +286,8 @@ class Component:
     async def _astream(self, request: RunRequest) -> AsyncGenerator[BaseRunEvent]:
         async for event in client.astream_run(await self._areplicas(), self.spec, request):
             yield event
+            if request.yield_run_output and event.run_id == request.run_id and event.run_output is not None:
+                yield event.run_output
 
     async def _areplicas(self) -> Router:
         """`_replicas()` without blocking the event loop on first use (it waits for the first replica)."""
@@ -404,6 +423,20 @@ class Component:
     async def acancel_run(self, run_id: str) -> bool:
         """The async twin of `cancel_run`."""
         return bool(await client.acancel_run(run_id))
+
+
+def with_output(events: Iterator[BaseRunEvent], request: RunRequest) -> Iterator[BaseRunEvent]:
+    """The run's events, and with `yield_run_output` its `RunOutput` after its terminal event (Agno's).
+    Leaving early closes `events`, which cancels the run."""
+    try:
+        for event in events:
+            yield event
+            if request.yield_run_output and event.run_id == request.run_id and event.run_output is not None:
+                yield event.run_output
+    finally:
+        close = getattr(events, "close", None)
+        if close is not None:
+            close()
 
 
 def _members_first(spec: AgentSpec | TeamSpec) -> list[AgentSpec | TeamSpec]:

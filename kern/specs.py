@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -44,7 +45,9 @@ class ComponentSpec(BaseModel):
     name: str
     model: Model
     description: str | None = None
-    instructions: str | list[str] | None = None
+    instructions: str | list[str] | Callable[..., str | list[str]] | None = None
+    """Text, a list of texts, or a callable that returns either (called where the run runs, with the
+    arguments it names of `agent` / `team` (this spec) and `run_context`), as in Agno."""
     role: str | None = None
     expected_output: str | None = None
     additional_context: str | None = None
@@ -75,6 +78,26 @@ class ComponentSpec(BaseModel):
     resolve_in_context: bool = True
     """Replace `{name}` placeholders of the prompts with state, dependencies, metadata and user id."""
     metadata: dict[str, Any] | None = None
+    store_events: bool = False
+    """Keep the run's events in its record (`RunOutput.events`), but those named in `events_to_skip`
+    (by default its content deltas), as Agno does."""
+    events_to_skip: list[str] | None = None
+    debug_mode: bool = False
+    """Log the run's messages, model replies, tool calls and metrics (`kern.engine.debug`)."""
+    pre_hooks: list[Callable[..., Any]] = Field(default_factory=list)
+    """Called before the model sees the input (`kern.engine.hooks`)."""
+    post_hooks: list[Callable[..., Any]] = Field(default_factory=list)
+    """Called on the output before the run completes."""
+    retries: int = Field(default=0, ge=0)
+    """Model calls that fail before streaming anything are tried again this many times."""
+    delay_between_retries: float = Field(default=1.0, ge=0)
+    exponential_backoff: bool = False
+    """Double the delay after each failed attempt."""
+    tool_call_limit: int | None = Field(default=None, ge=0)
+    """The most tool calls a run makes; later calls are answered "Tool call limit reached" (Agno's)."""
+    tool_choice: str | dict[str, Any] | None = None
+    tool_hooks: list[Callable[..., Any]] = Field(default_factory=list)
+    """Wrap each (sync) tool call: `hook(function_name, function_call, arguments)` returns the result."""
     tools: list[Function] = Field(default_factory=list)
     tool_instructions: list[str] = Field(default_factory=list)
     """What the tools ask to add to the system message."""
@@ -82,6 +105,8 @@ class ComponentSpec(BaseModel):
     """A `kern.db.BaseDb` that keeps this component's runs and sessions."""
     add_history_to_context: bool = False
     num_history_runs: int = 3
+    num_history_messages: int | None = Field(default=None, ge=0)
+    """With history on: the last this many messages of earlier runs instead of `num_history_runs` runs."""
     max_model_calls: int = 16
     """A guard against a model that never stops calling tools."""
     ray_options: dict[str, Any] = Field(default_factory=dict)
@@ -110,6 +135,21 @@ class TeamSpec(ComponentSpec):
     respond_directly: bool = False
     delegate_to_all_members: bool = False
     stream_member_events: bool = True
+    determine_input_for_members: bool = True
+    """A member gets the task the leader writes (True) or the team's input as it came (False)."""
+    share_member_interactions: bool = False
+    """A member's input starts with the tasks and answers of the members that ran before it in this run."""
+    add_team_history_to_members: bool = False
+    """A member's input starts with the team's last `num_team_history_runs` runs (input and answer)."""
+    num_team_history_runs: int = 3
+    add_member_tools_to_context: bool = False
+    """The roster names each agent member's tools."""
+    get_member_information_tool: bool = False
+    """Give the leader Agno's `get_member_information` tool (the roster again)."""
+    task_mode: bool = False
+    """Agno's `TeamMode.tasks`: the leader works a task list with Agno's tools (`kern.engine.team_tasks`)."""
+    max_iterations: int = 10
+    """In task mode, the most turns the leader takes over the task list."""
 
     @field_validator("members")
     @classmethod
@@ -122,18 +162,20 @@ class TeamSpec(ComponentSpec):
             raise ValueError(f"Team members must have distinct ids; repeated: {duplicates}")
         return members
 
+    @property
+    def mode(self) -> Literal["coordinate", "route", "broadcast", "tasks"]:
+        """Agno's `TeamMode` of the team: broadcast wins over route, as in Agno."""
+        if self.task_mode:
+            return "tasks"
+        if self.delegate_to_all_members:
+            return "broadcast"
+        return "route" if self.respond_directly else "coordinate"
+
     def system_prompt(self, context: RunContext | None = None) -> str:
-        """The leader's prompt: the team's description and instructions, then who its members are."""
-        roster = "\n".join(
-            f"- id: {member.id} | name: {member.name} | {member.description or ''}".rstrip(" |")
-            for member in self.members
-        )
-        how = (
-            "Give the task to all members at once with delegate_task_to_members."
-            if self.delegate_to_all_members
-            else "Delegate tasks to the member best suited with delegate_task_to_member."
-        )
-        return "\n\n".join(p for p in (super().system_prompt(context), f"Team members:\n{roster}", how) if p)
+        """The leader's system message, as Agno builds a team's (`kern.engine.team_prompt`), for a run."""
+        from kern.engine.team_prompt import team_system_message
+
+        return team_system_message(self, context)
 
     def member(self, member_id: str) -> AgentSpec | TeamSpec:
         """The member with this id."""
@@ -157,6 +199,8 @@ class RunRequest(BaseModel):
     """Merged over the session's state for this run (a member's run: its team's state)."""
     dependencies: dict[str, Any] | None = None
     metadata: dict[str, Any] | None = None
+    yield_run_output: bool = False
+    """The run's terminal event carries its `RunOutput` (`BaseRunEvent.run_output`)."""
 
 
 def run_identity(spec: ComponentSpec, request: RunRequest) -> dict[str, Any]:

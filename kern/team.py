@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from kern.agent import Agent, Tools, prepare_tools
-from kern.agno_options import not_supported, refuse
+from kern.agno_options import refuse
 from kern.component import Component
 from kern.db import BaseDb, default_db
 from kern.engine.structured import OutputSchema
@@ -23,8 +23,8 @@ __all__ = ["Team", "TeamMode", "TeamRunEvent", "TeamRunOutput"]
 
 class TeamMode(StrEnum):
     """How a team works (Agno's `TeamMode`): the leader delegates and answers (coordinate), the chosen
-    member's answer is the team's (route), every member works on the task at once (broadcast). `tasks`
-    (the leader plans and runs a task list) is not supported yet."""
+    member's answer is the team's (route), every member works on the task at once (broadcast), the
+    leader plans a task list and has members run the tasks, over up to `max_iterations` turns (tasks)."""
 
     coordinate = "coordinate"
     route = "route"
@@ -34,7 +34,9 @@ class TeamMode(StrEnum):
 
 class Team(Component):
     """A team. Modes: coordinate (default), route (`respond_directly=True`), broadcast
-    (`delegate_to_all_members=True`). `id` defaults to a slug of `name`."""
+    (`delegate_to_all_members=True`), tasks (`mode=TeamMode.tasks`). `id` defaults to a slug of `name`.
+    The leader is prompted, and its members are given their tasks, as Agno 3.1.10 does it
+    (`kern.engine.team_prompt`)."""
 
     def __init__(
         self,
@@ -70,10 +72,27 @@ class Team(Component):
         add_dependencies_to_context: bool = False,
         resolve_in_context: bool = True,
         metadata: dict[str, Any] | None = None,
+        role: str | None = None,
+        expected_output: str | None = None,
+        additional_context: str | None = None,
+        system_message: str | None = None,
+        markdown: bool = False,
+        add_datetime_to_context: bool = False,
+        timezone_identifier: str | None = None,
+        datetime_format: str | None = None,
+        add_name_to_context: bool = False,
+        use_instruction_tags: bool = False,
+        determine_input_for_members: bool = True,
+        share_member_interactions: bool = False,
+        add_team_history_to_members: bool = False,
+        num_team_history_runs: int = 3,
+        add_member_tools_to_context: bool = False,
+        get_member_information_tool: bool = False,
+        max_iterations: int = 10,
         **agno_options: Any,
     ) -> None:
         refuse("Team", agno_options)
-        respond_directly, delegate_to_all_members = _flags(mode, respond_directly, delegate_to_all_members)
+        chosen = _mode(mode, respond_directly, delegate_to_all_members)
         super().__init__(session_id=session_id, user_id=user_id, stream=stream, stream_events=stream_events)
         self.show_members_responses = show_members_responses
         """`print_response` shows each member's response too (display only, as in Agno)."""
@@ -93,8 +112,8 @@ class Team(Component):
             tools=functions,
             tool_instructions=tool_instructions,
             members=[with_db(member.spec, db) for member in members],
-            respond_directly=respond_directly,
-            delegate_to_all_members=delegate_to_all_members,
+            respond_directly=chosen is TeamMode.route,
+            delegate_to_all_members=chosen is TeamMode.broadcast,
             stream_member_events=stream_member_events,
             db=db,
             add_history_to_context=add_history_to_context,
@@ -111,24 +130,39 @@ class Team(Component):
             add_dependencies_to_context=add_dependencies_to_context,
             resolve_in_context=resolve_in_context,
             metadata=metadata,
+            role=role,
+            expected_output=expected_output,
+            additional_context=additional_context,
+            system_message=system_message,
+            markdown=markdown,
+            add_datetime_to_context=add_datetime_to_context,
+            timezone_identifier=timezone_identifier,
+            datetime_format=datetime_format,
+            add_name_to_context=add_name_to_context,
+            use_instruction_tags=use_instruction_tags,
+            determine_input_for_members=determine_input_for_members,
+            share_member_interactions=share_member_interactions,
+            add_team_history_to_members=add_team_history_to_members,
+            num_team_history_runs=num_team_history_runs,
+            add_member_tools_to_context=add_member_tools_to_context,
+            get_member_information_tool=get_member_information_tool,
+            task_mode=chosen is TeamMode.tasks,
+            max_iterations=max_iterations,
         )
 
 
-def _flags(
-    mode: TeamMode | str | None, respond_directly: bool, delegate_to_all_members: bool
-) -> tuple[bool, bool]:
-    """`respond_directly`, `delegate_to_all_members` for a mode; an explicit mode wins over both, as in
-    Agno."""
+def _mode(mode: TeamMode | str | None, respond_directly: bool, delegate_to_all_members: bool) -> TeamMode:
+    """The team's mode, as Agno resolves it: `mode` when given, else from the two flags (broadcast
+    winning over route)."""
     if mode is None:
-        return respond_directly, delegate_to_all_members
+        if delegate_to_all_members:
+            return TeamMode.broadcast
+        return TeamMode.route if respond_directly else TeamMode.coordinate
     try:
-        chosen = TeamMode(mode)
+        return TeamMode(mode)
     except ValueError:
         known = ", ".join(m.value for m in TeamMode)
         raise ValueError(f"Team(mode={mode!r}) is not a team mode; choose one of {known}") from None
-    if chosen is TeamMode.tasks:
-        raise not_supported("Team(mode=TeamMode.tasks)")
-    return chosen is TeamMode.route, chosen is TeamMode.broadcast
 
 
 def with_db(spec: AgentSpec | TeamSpec, db: BaseDb | None) -> AgentSpec | TeamSpec:

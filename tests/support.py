@@ -39,12 +39,16 @@ def model(
     )
 
 
-def names(events: list[Any]) -> list[str]:
-    """Event names, content deltas folded: the sequence a test can assert on."""
+def names(events: list[Any], *, model_requests: bool = False) -> list[str]:
+    """Event names, content deltas folded: the sequence a test can assert on. `ModelRequestStarted` /
+    `ModelRequestCompleted` (and `Team*`) are left out unless asked for: a test of something else
+    should not restate them around every model call."""
     out: list[str] = []
     for event in events:
         name = event.event.value
         if name.endswith("Content") and out and out[-1] == name:
+            continue
+        if not model_requests and "ModelRequest" in name:
             continue
         out.append(name)
     return out

@@ -54,7 +54,12 @@ async def slow_async_tool(city: str) -> str:
 def test_streaming_run_event_order(server: ModelServer, api: str) -> None:
     agent = Agent(name="Writer", model=model(server, api))
     events = list(agent.run("Tell me a story", stream=True))
-    assert names(events) == ["RunStarted", "RunContent", "RunContentCompleted", "RunCompleted"]
+    assert names(events, model_requests=True) == [
+        "RunStarted", "ModelRequestStarted", "RunContent", "ModelRequestCompleted", "RunContentCompleted",
+        "RunCompleted",
+    ]  # fmt: skip
+    completed = next(e for e in events if e.event == RunEvent.model_request_completed)
+    assert completed.output_tokens == 30 and completed.model == agent.spec.model.id
     final = assert_one_terminal_last(events, events[0].run_id)
     text = "".join(e.content for e in events if e.event == RunEvent.run_content)
     assert final.content == text and len(text.split()) == 30

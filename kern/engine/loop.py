@@ -7,11 +7,12 @@ import time
 from contextlib import aclosing
 from typing import Any
 
+from kern.engine.debug import debug
 from kern.engine.gather import gather_all
 from kern.engine.state import RunState
 from kern.engine.structured import OutputSchema, content_type, parse_output, response_format
 from kern.messages import Message, ToolCall
-from kern.models.base import CallOptions, ModelResponse, TextDelta
+from kern.models.base import CallOptions, ModelError, ModelResponse, TextDelta
 from kern.run.base import ToolExecution
 from kern.tools import Function
 from kern.tools.function import ToolArgumentsError
@@ -28,18 +29,24 @@ async def model_loop(ctx: RunState) -> None:
     content event carrying the schema's instance, or the run fails naming what does not fit."""
     by_name = {function.name: function for function in ctx.tools}
     definitions = [function.definition() for function in ctx.tools]
-    options = CallOptions(response_format=response_format(ctx.spec))
+    options = CallOptions(response_format=response_format(ctx.spec), tool_choice=ctx.spec.tool_choice)
+    calls_left = ctx.spec.tool_call_limit
     for _ in range(ctx.spec.max_model_calls):
         _stop_if_cancelled(ctx)
-        reply = await _call_model(ctx, definitions, options)
+        reply = await _call_with_retries(ctx, definitions, options)
         ctx.messages.append(Message(role="assistant", content=reply.content, tool_calls=reply.tool_calls))
+        debug(ctx, "assistant: %s %s", reply.content, [f"{c.name}({c.arguments})" for c in reply.tool_calls])
         if not reply.tool_calls:
             if ctx.spec.output_schema is not None:
                 _take_structured(ctx, ctx.spec.output_schema, reply.content)
             return
         _stop_if_cancelled(ctx)
+        allowed = reply.tool_calls if calls_left is None else reply.tool_calls[:calls_left]
+        if calls_left is not None:
+            calls_left -= len(allowed)
         results = await gather_all(
-            *(_run_tool(ctx, by_name.get(call.name), call) for call in reply.tool_calls)
+            *(_run_tool(ctx, by_name.get(call.name), call) for call in allowed),
+            *(_refuse_over_limit(call) for call in reply.tool_calls[len(allowed) :]),
         )
         ctx.messages.extend(message for message, _ in results)
         final = [message.content for message, stop in results if stop]
@@ -63,9 +70,47 @@ def _take_structured(ctx: RunState, schema: OutputSchema, text: str) -> None:
     ctx.emit("content", content=ctx.content, content_type=ctx.content_type)
 
 
-async def _call_model(
+async def _refuse_over_limit(call: ToolCall) -> tuple[Message, bool]:
+    """A tool call past `tool_call_limit`: not run, and the model is told so (Agno's words)."""
+    text = f"Tool call limit reached. Tool call {call.name} not executed. Don't try to execute it again."
+    return Message(role="tool", tool_call_id=call.id, name=call.name, content=text), False
+
+
+async def _call_with_retries(
     ctx: RunState, definitions: list[dict[str, Any]], options: CallOptions
 ) -> ModelResponse:
+    """One model call, between its `ModelRequest` events; tried again (`retries`, with its delay and
+    backoff) when it fails before streaming anything, since a retry cannot take back what was sent."""
+    model = ctx.spec.model
+    identity: dict[str, Any] = {"model": model.id, "model_provider": model.provider}
+    spec = ctx.spec
+    for attempt in range(spec.retries + 1):
+        ctx.emit("model_request_started", **identity)
+        before, started = len(ctx.content) if isinstance(ctx.content, str) else 0, time.monotonic()
+        first: list[float] = []
+        try:
+            reply = await _call_model(ctx, definitions, options, first)
+        except ModelError:
+            streamed = isinstance(ctx.content, str) and len(ctx.content) > before
+            if attempt == spec.retries or streamed:
+                raise
+            await asyncio.sleep(spec.delay_between_retries * (2**attempt if spec.exponential_backoff else 1))
+            continue
+        ctx.emit(
+            "model_request_completed", **identity, input_tokens=reply.input_tokens,
+            output_tokens=reply.output_tokens, total_tokens=reply.input_tokens + reply.output_tokens,
+            time_to_first_token=first[0] - started if first else None,
+        )  # fmt: skip
+        if reply.content and spec.output_schema is None:
+            ctx.emit("content_completed")
+        return reply
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+async def _call_model(
+    ctx: RunState, definitions: list[dict[str, Any]], options: CallOptions, first: list[float]
+) -> ModelResponse:
+    """The call itself; `first` gets the time its first text arrived."""
     model = ctx.spec.model
     if ctx.spec.output_schema is not None:
         reply = await model.response(ctx.messages, definitions, options)
@@ -77,12 +122,12 @@ async def _call_model(
         async with aclosing(model.stream(ctx.messages, definitions, options)) as stream:
             async for item in stream:
                 if isinstance(item, TextDelta):
+                    if not first:
+                        first.append(time.monotonic())
                     ctx.add_content(item.text)
                 else:
                     reply = item
     ctx.metrics.add_usage(reply.input_tokens, reply.output_tokens)
-    if reply.content:
-        ctx.emit("content_completed")
     return reply
 
 
@@ -97,7 +142,7 @@ async def _run_tool(ctx: RunState, function: Function | None, call: ToolCall) ->
         arguments = function.parse_arguments(call.arguments)
         execution.tool_args = arguments
         ctx.emit("tool_started", tool=execution.model_copy())
-        result = await function.call(arguments, ctx.run_context)
+        result = await function.call(arguments, ctx.run_context, ctx.spec.tool_hooks, ctx.spec)
     except asyncio.CancelledError:
         execution.error = "cancelled"
         ctx.tool_executions.append(execution)
@@ -112,6 +157,7 @@ async def _run_tool(ctx: RunState, function: Function | None, call: ToolCall) ->
         ), False
     execution.result = result
     execution.duration = time.monotonic() - started
+    debug(ctx, "tool %s -> %s", call.name, result)
     ctx.tool_executions.append(execution)
     ctx.emit("tool_completed", tool=execution, content=result)
     return Message(

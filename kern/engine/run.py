@@ -6,12 +6,17 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from kern.db import reader, writer
 from kern.db.base import DatabaseError
+from kern.engine.debug import debug, debug_messages
+from kern.engine.hooks import run_post_hooks, run_pre_hooks
 from kern.engine.run_context import open_context, resolve, update_session_state_tool
 from kern.engine.state import RunState
+from kern.engine.structured import StructuredOutputError
 from kern.errors import describe
+from kern.exceptions import CheckError
 from kern.messages import Message
 from kern.models.base import ModelError
 from kern.run.agent import RunOutput
@@ -60,14 +65,17 @@ async def execute_run(ctx: RunState, body: RunBody, gate: Gate | None = None) ->
         ctx.run_context = await open_context(ctx)
         if ctx.spec.enable_agentic_state:
             ctx.tools.append(update_session_state_tool())
+        await run_pre_hooks(ctx)
         ctx.messages = await _initial_messages(ctx)
+        debug_messages(ctx, ctx.messages)
         await _store_start(ctx)
         await body(ctx)
+        await run_post_hooks(ctx)
     except asyncio.CancelledError:
         status = RunStatus.cancelled
     except Exception as exc:
         status, error, error_type = RunStatus.error, _describe(exc), type(exc).__name__
-        if isinstance(exc, ModelError):
+        if isinstance(exc, ModelError | CheckError):
             error_type = exc.error_type
     if ctx.cancel_requested and status is not RunStatus.cancelled:
         # The cancel was answered True, so the run ends cancelled even if something swallowed the
@@ -80,7 +88,9 @@ async def execute_run(ctx: RunState, body: RunBody, gate: Gate | None = None) ->
             task.uncancel()
     ctx.finishing = True
     output = ctx.output(status, error)
-    ending = {
+    debug(ctx, "%s%s; %s", status.value, f" ({error})" if error else "", ctx.metrics)
+    ending: dict[str, Any] = {
+        "output": output if ctx.request.yield_run_output else None,
         "metrics": ctx.metrics,
         "session_state": output.session_state,
         "storage_error": await _store(ctx, output),
@@ -95,7 +105,7 @@ async def execute_run(ctx: RunState, body: RunBody, gate: Gate | None = None) ->
 
 
 def _describe(exc: BaseException) -> str:
-    if isinstance(exc, ModelError | EmptyInputError):
+    if isinstance(exc, ModelError | EmptyInputError | CheckError | StructuredOutputError):
         return str(exc)
     return describe(exc)
 
@@ -108,13 +118,21 @@ async def _initial_messages(ctx: RunState) -> list[Message]:
         messages.append(Message(role="system", content=system))
     db = ctx.spec.db
     if db is not None and ctx.spec.add_history_to_context and ctx.request.parent_run_id is None:
-        session_id, component_id, runs = ctx.request.session_id, ctx.spec.id, ctx.spec.num_history_runs
+        session_id, component_id = ctx.request.session_id, ctx.spec.id
+        limit = ctx.spec.num_history_messages
+        runs = ctx.spec.num_history_runs if limit is None else limit  # (a run gives at least two messages)
         history = await reader.read(
             db, lambda d: d.get_history(session_id, component_id, runs), START_WAIT_SECONDS
         )
-        for run in history:
-            messages.append(Message(role="user", content=run.input, from_history=True))
-            messages.append(Message(role="assistant", content=run.content, from_history=True))
+        earlier = [
+            message
+            for run in history
+            for message in (
+                Message(role="user", content=run.input, from_history=True),
+                Message(role="assistant", content=run.content, from_history=True),
+            )
+        ]
+        messages.extend(earlier if limit is None else earlier[len(earlier) - limit :] if limit else [])
     messages.append(Message(role="user", content=_user_message(ctx)))
     return messages
 

@@ -12,7 +12,7 @@ from kern.engine.outbox import Outbox
 from kern.engine.run_context import saved_state
 from kern.messages import Message
 from kern.run.agent import RunOutput
-from kern.run.base import Metrics, RunStatus, ToolExecution
+from kern.run.base import BaseRunEvent, Metrics, RunStatus, ToolExecution
 from kern.run.context import RunContext
 from kern.run.events import EventKind
 from kern.specs import ComponentSpec, RunRequest, run_identity, run_record
@@ -53,16 +53,29 @@ class RunState:
         self.is_team = self.spec.kind == "team"
         self.events = EventFactory(self.is_team, run_identity(self.spec, self.request))
         self._content_name = self.events.name("content")
+        skipped = self.spec.events_to_skip
+        self._skipped = {str(name) for name in skipped} if skipped is not None else {self._content_name}
+        self.stored_events: list[BaseRunEvent] = []
+        """The events kept in the run's record (`store_events`)."""
 
     @property
     def run_id(self) -> str:
         """This run's id."""
         return self.request.run_id
 
-    def emit(self, kind: EventKind, **fields: Any) -> None:
-        """Emit one event of this run; its first, first content and terminal events are never held back."""
+    def emit(self, kind: EventKind, *, output: RunOutput | None = None, **fields: Any) -> None:
+        """Emit one event of this run; its first, first content and terminal events are never held back.
+        `output` rides along with a terminal event (not serialized) when the caller asked for it."""
         urgent = kind in _URGENT
-        self.outbox.put(self.route, [event_frame(self.events.make(kind, **fields))], urgent=urgent)
+        event = self.events.make(kind, **fields)
+        event.run_output = output
+        self._keep(event)
+        self.outbox.put(self.route, [event_frame(event)], urgent=urgent)
+
+    def _keep(self, event: BaseRunEvent) -> None:
+        """Keep the event in the run's record if the spec stores events (Agno's `store_events`)."""
+        if self.spec.store_events and event.event not in self._skipped:
+            self.stored_events.append(event)
 
     def forward(self, frames: list[Frame], *, urgent: bool = False) -> None:
         """Pass on frames of a member's run, as they are, in this run's route."""
@@ -76,6 +89,8 @@ class RunState:
         if first:
             self.metrics.time_to_first_token = time.monotonic() - self.started_at
         self.content += text
+        if self.spec.store_events and self._content_name not in self._skipped:
+            self._keep(self.events.make("content", content=text))
         # The first token is not held back either: time to first token is what a user waits on.
         self.outbox.put(self.route, [content_frame(self.run_id, self._content_name, text)], urgent=first)
 
@@ -89,6 +104,7 @@ class RunState:
             content=self.content,
             content_type=self.content_type,
             session_state=saved_state(self.run_context),
+            events=list(self.stored_events) if self.spec.store_events else None,
             status=status,
             error=error,
             messages=self.messages,

@@ -7,6 +7,7 @@ expected output, the additional context. Built where the run executes, so the ti
 
 from __future__ import annotations
 
+import inspect
 from datetime import datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -33,8 +34,7 @@ def agent_system_message(spec: ComponentSpec, context: RunContext | None = None)
     (its `{name}` placeholders resolved, its session state shown, when the spec asks)."""
     if spec.system_message is not None:
         return resolve(spec.system_message, context) if spec.resolve_in_context else spec.system_message
-    instructions = spec.instructions if isinstance(spec.instructions, list) else [spec.instructions or ""]
-    instructions = [each for each in instructions if each]
+    instructions = instruction_list(spec, context)
     additional: list[str] = []
     if spec.markdown:
         additional.append("Use markdown to format your answers.")
@@ -67,6 +67,20 @@ def agent_system_message(spec: ComponentSpec, context: RunContext | None = None)
     if spec.add_session_state_to_context and context is not None:
         text += f"\n<session_state>\n{context.session_state}\n</session_state>\n\n"
     return text
+
+
+def instruction_list(spec: ComponentSpec, context: RunContext | None) -> list[str]:
+    """The instructions as a list of texts (a callable's called), the empty ones left out."""
+    given = _called(spec, context) if callable(spec.instructions) else spec.instructions
+    return [each for each in (given if isinstance(given, list) else [given or ""]) if each]
+
+
+def _called(spec: ComponentSpec, context: RunContext | None) -> str | list[str]:
+    """Callable instructions' text, the callable given the arguments it names (as Agno calls it)."""
+    assert callable(spec.instructions)
+    available = {"agent": spec, "team": spec, "run_context": context}
+    named = inspect.signature(spec.instructions).parameters
+    return spec.instructions(**{key: value for key, value in available.items() if key in named})
 
 
 def _now(spec: ComponentSpec) -> str:

@@ -1,19 +1,25 @@
-"""The team leader's body: delegation tools that stream members' runs into the team's run."""
+"""The team leader's body: Agno's delegation tools, which stream members' runs into the team's run."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from typing import Literal, Protocol
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, Protocol
 
+from kern.db import reader
 from kern.engine.frames import Frame
 from kern.engine.gather import gather_all
 from kern.engine.loop import model_loop
 from kern.engine.members import MemberTracker
-from kern.engine.run import RunBody
+from kern.engine.run import START_WAIT_SECONDS, RunBody
 from kern.engine.run_context import saved_state
 from kern.engine.state import RunState
+from kern.engine.team_prompt import history_text, interactions_text, member_input, roster
+from kern.engine.team_tasks import run_tasks
 from kern.errors import describe
+from kern.run.agent import RunOutput
+from kern.run.base import RunStatus
+from kern.run.team import TeamRunOutput
 from kern.specs import AgentSpec, RunRequest, TeamSpec
 from kern.tools import Function
 
@@ -35,52 +41,182 @@ class MemberRunner(Protocol):
 
 
 def team_body(members: MemberRunner) -> RunBody:
-    """The leader's run: its own tools plus delegation, then the model loop."""
+    """The leader's run: its own tools plus Agno's delegation tools, then the model loop (in tasks mode,
+    Agno's task tools and turns over the task list: `kern.engine.team_tasks`)."""
 
     async def body(ctx: RunState) -> None:
-        ctx.tools = [*ctx.tools, delegation_tool(ctx, members)]
+        delegation = Delegation(ctx, members)
+        if delegation.team.mode == "tasks":
+            await run_tasks(ctx, delegation)
+            return
+        ctx.tools = [*ctx.tools, *delegation.tools()]
         await model_loop(ctx)
 
     return body
 
 
-def delegation_tool(ctx: RunState, members: MemberRunner) -> Function:
-    """`delegate_task_to_member` (member id as an enum) or, in broadcast mode, `delegate_task_to_members`."""
-    team = ctx.spec
-    assert isinstance(team, TeamSpec)
-    if team.delegate_to_all_members:
+class Delegation:
+    """One team run's delegation tools, as Agno 3.1.10 offers them, and what each member is given: the
+    leader's task (or the team's input), after the interactions of earlier members and the team's
+    history when the team shares them."""
 
+    def __init__(self, ctx: RunState, members: MemberRunner) -> None:
+        assert isinstance(ctx.spec, TeamSpec)
+        self.ctx, self.members, self.team = ctx, members, ctx.spec
+        self.team_input = next((m.content for m in reversed(ctx.messages) if m.role == "user"), "")
+        """The team's input as its model got it (what members get without `determine_input_for_members`)."""
+        self.interactions: list[tuple[str, str, RunOutput]] = []
+        """(member name, task, run) of each member that answered in this run, in order."""
+        self._histories: dict[str | None, str] = {}
+
+    def tools(self) -> list[Function]:
+        """`delegate_task_to_member` (`delegate_task_to_members` in broadcast mode), and
+        `get_member_information` when the team asks for it."""
+        tools = [self._broadcast_tool() if self.team.mode == "broadcast" else self._delegate_tool()]
+        if self.team.get_member_information_tool:
+            tools.append(_member_information_tool(self.team))
+        return tools
+
+    def _delegate_tool(self) -> Function:
+        async def delegate_task_to_member(member_id: str, task: str) -> str:
+            member = next((m for m in self.team.members if m.id == member_id), None)
+            if member is None:
+                return (
+                    f"Member with ID {member_id} not found in the team or any subteams. Please choose the "
+                    f"correct member from the list of members:\n\n{roster(self.team)}"
+                )
+            result, _ = await self.run(member, task, await self._input(member, task))
+            return result
+
+        # kern adds the members' ids as an `enum`: a model cannot name a member that is not there.
+        member_id = {**MEMBER_ID, "enum": [member.id for member in self.team.members]}
+        properties = {"member_id": member_id, "task": DELEGATED_TASK}
+        return Function(
+            name="delegate_task_to_member",
+            description="Use this function to delegate a task to the selected team member.",
+            parameters=_object(properties),
+            entrypoint=delegate_task_to_member,
+            stop_after_call=self.team.mode == "route",
+        )
+
+    def _broadcast_tool(self) -> Function:
         async def delegate_task_to_members(task: str) -> str:
-            """Give a task to every member at once; they work in parallel and all answers come back.
-
-            Args:
-                task: The task, with everything the members need to know.
-            """
-            results = await gather_all(*(run_member(ctx, members, m.id, task) for m in team.members))
+            members = self.team.members
+            texts = [await self._input(member, task) for member in members]
+            ran = await gather_all(*(self.run(m, task, text) for m, text in zip(members, texts, strict=True)))
             # Agno's form, "Agent <name>: <answer>" (Agno runs them together; kern puts a blank line between).
-            answers = zip(team.members, results, strict=True)
-            return "\n\n".join(f"Agent {m.name}: {result}" for m, result in answers)
+            answers = (f"Agent {m.name}: {result}" for m, (result, _) in zip(members, ran, strict=True))
+            return "\n\n".join(answers)
 
-        return Function.from_callable(delegate_task_to_members)
+        return Function(
+            name="delegate_task_to_members",
+            description=(
+                "Use this function to send one task to every member agent and return their responses.\n"
+                "One call reaches all members; do not call it once per member."
+            ),
+            parameters=_object({"task": BROADCAST_TASK}),
+            entrypoint=delegate_task_to_members,
+        )
 
-    async def delegate_task_to_member(member_id: str, task: str) -> str:
-        """Give a task to one member of the team and get its answer.
+    async def _input(self, member: AgentSpec | TeamSpec, task: str) -> str:
+        """What `member` is given when the leader delegates `task`."""
+        return await self.shared(member, task if self.team.determine_input_for_members else self.team_input)
 
-        Args:
-            member_id: The id of the member to delegate to.
-            task: The task, with everything the member needs to know.
-        """
-        return await run_member(ctx, members, member_id, task)
+    async def shared(self, member: AgentSpec | TeamSpec, text: str) -> str:
+        """`text` after what the team shares with `member`: earlier members' interactions in this run and
+        the team's history, when the team shares them."""
+        team = self.team
+        interactions = interactions_text(self.interactions) if team.share_member_interactions else ""
+        history = await self._history(member) if team.add_team_history_to_members else ""
+        return member_input(text, interactions, history)
 
-    ids = tuple(member.id for member in team.members)
-    delegate_task_to_member.__annotations__ = {"member_id": Literal[ids], "task": str, "return": str}
-    function = Function.from_callable(delegate_task_to_member)
-    function.stop_after_call = team.respond_directly
-    return function
+    async def run(self, member: AgentSpec | TeamSpec, task: str, text: str) -> tuple[str, RunOutput]:
+        """Run `member` on `text` (given for `task`), and note the interaction; what the leader's model is
+        told, and the member's run."""
+        result, output = await run_member(self.ctx, self.members, member.id, text)
+        self.interactions.append((member.name, task, output))
+        return result, output
+
+    async def _history(self, member: AgentSpec | TeamSpec) -> str:
+        """The team's last runs of the session, for an agent; a sub-team's own last runs, for a sub-team
+        (as Agno's `get_team_history_context`). Read once per run."""
+        key = member.id if isinstance(member, TeamSpec) else None
+        if key not in self._histories:
+            self._histories[key] = history_text(await _history_runs(self.ctx, key))
+        return self._histories[key]
 
 
-async def run_member(ctx: RunState, members: MemberRunner, member_id: str, task: str) -> str:
-    """Run one member, forwarding its events into the team's stream, and return its answer.
+MEMBER_ID = {
+    "type": "string",
+    "description": (
+        "(str) The ID of the member to delegate the task to, exactly as it appears in <team_members>."
+    ),
+}
+DELEGATED_TASK = {
+    "type": "string",
+    "description": (
+        "(str) A clear and concise description of the task the member should achieve, including what a good "
+        "result looks like."
+    ),
+}
+BROADCAST_TASK = {
+    "type": "string",
+    "description": (
+        "(str) A clear and concise description of the task to send to member agents, including what a good "
+        "result looks like."
+    ),
+}
+
+
+def _object(properties: dict[str, Any]) -> dict[str, Any]:
+    """A tool's parameters as Agno sends a team's: every property required, no others."""
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": list(properties),
+        "additionalProperties": False,
+    }
+
+
+def _member_information_tool(team: TeamSpec) -> Function:
+    async def get_member_information() -> str:
+        return roster(team)
+
+    parameters = {"type": "object", "properties": {}, "required": []}
+    return Function(name="get_member_information", parameters=parameters, entrypoint=get_member_information)
+
+
+async def _history_runs(ctx: RunState, team_id: str | None) -> Sequence[RunOutput]:
+    """The completed runs of the session for a member's team history: the top-level ones (`team_id`
+    None), or those of the team `team_id` wherever it ran; the last `num_team_history_runs`."""
+    team, session_id = ctx.spec, ctx.request.session_id
+    assert isinstance(team, TeamSpec)
+    count = team.num_team_history_runs
+    if team.db is None or count <= 0:
+        return []
+    if team_id is None:
+        return await reader.read(
+            team.db, lambda d: d.get_history(session_id, None, count), START_WAIT_SECONDS
+        )
+    runs = await reader.read(team.db, lambda d: d.get_session_runs(session_id), START_WAIT_SECONDS)
+    done = RunStatus.completed
+    return [r for r in _team_runs(runs) if r.team_id == team_id and r.status is done][-count:]
+
+
+def _team_runs(runs: list[RunOutput]) -> list[TeamRunOutput]:
+    """The team runs among `runs` and their members' runs, each before its members'."""
+    found: list[TeamRunOutput] = []
+    for run in runs:
+        if isinstance(run, TeamRunOutput):
+            found += [run, *_team_runs(run.member_responses)]
+    return found
+
+
+async def run_member(
+    ctx: RunState, members: MemberRunner, member_id: str, text: str
+) -> tuple[str, RunOutput]:
+    """Run one member on `text`, forwarding its events into the team's stream; what the leader's model is
+    told, and the member's run as the team's record keeps it.
 
     The member's stream is pumped by its own task, so a cancel of the team's run does not cut it: the
     leader tells the member to cancel and waits (bounded, `drain_seconds`) for the member's own
@@ -91,13 +227,14 @@ async def run_member(ctx: RunState, members: MemberRunner, member_id: str, task:
     team = ctx.spec
     assert isinstance(team, TeamSpec)
     request = RunRequest(
-        input=task,
+        input=text,
         session_id=ctx.request.session_id,
         user_id=ctx.request.user_id,
         parent_run_id=ctx.run_id,
         stream=ctx.request.stream,
         session_state=saved_state(ctx.run_context),
         dependencies=ctx.run_context.dependencies if ctx.run_context else None,
+        metadata=ctx.run_context.metadata if ctx.run_context else None,
     )
     member = team.member(member_id)
     tracker = MemberTracker(member, request)
@@ -119,8 +256,9 @@ async def run_member(ctx: RunState, members: MemberRunner, member_id: str, task:
     finally:
         if team.stream_member_events:
             ctx.forward(tracker.stand_ins(), urgent=True)
-        ctx.member_responses.append(tracker.output())
-    return tracker.tool_result()
+        output = tracker.output()
+        ctx.member_responses.append(output)
+    return tracker.tool_result(), output
 
 
 def drain_seconds(member: AgentSpec | TeamSpec) -> float:

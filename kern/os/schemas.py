@@ -55,7 +55,7 @@ class TeamInfo(AgentInfo):
     """A team as `GET /teams` describes it: an agent-like leader plus its members and mode."""
 
     members: list[MemberRef]
-    mode: Literal["coordinate", "route", "broadcast"]
+    mode: Literal["coordinate", "route", "broadcast", "tasks"]
     respond_directly: bool
     delegate_to_all_members: bool
     stream_member_events: bool
@@ -82,13 +82,10 @@ def agent_info(spec: ComponentSpec) -> AgentInfo:
 
 def team_info(spec: TeamSpec) -> TeamInfo:
     """The public description of a team, its members and its mode."""
-    mode: Literal["coordinate", "route", "broadcast"] = (
-        "broadcast" if spec.delegate_to_all_members else "route" if spec.respond_directly else "coordinate"
-    )
     return TeamInfo(
         **_common(spec),
         members=[MemberRef(id=m.id, name=m.name, kind=m.kind) for m in spec.members],
-        mode=mode,
+        mode=spec.mode,
         respond_directly=spec.respond_directly,
         delegate_to_all_members=spec.delegate_to_all_members,
         stream_member_events=spec.stream_member_events,

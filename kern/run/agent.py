@@ -8,11 +8,11 @@ from typing import Any
 from pydantic import Field
 
 from kern.messages import Message
-from kern.run.base import AgnoAccessors, BaseRunEvent, Metrics, RunStatus, ToolExecution
-from kern.run.events import AGENT_EVENTS
+from kern.run.base import AgnoAccessors, BaseRunEvent, Metrics, RunInput, RunStatus, ToolExecution
+from kern.run.events import AGENT_EVENTS, Event
 from kern.run.names import RunEvent
 
-__all__ = ["RunEvent", "RunOutput", *(cls.__name__ for cls in AGENT_EVENTS.values())]
+__all__ = ["RunEvent", "RunInput", "RunOutput", *(cls.__name__ for cls in AGENT_EVENTS.values())]
 
 
 def __getattr__(name: str) -> type[BaseRunEvent]:
@@ -46,4 +46,6 @@ class RunOutput(AgnoAccessors):
     model: str | None = None
     session_state: dict[str, Any] | None = None
     """The session's state as the run left it (Agno's); saved as the session's state."""
+    events: list[Event] | None = None
+    """The run's events, with `store_events` (its terminal event aside: the record is written first)."""
     created_at: float = Field(default_factory=time.time)

@@ -7,7 +7,7 @@ import time
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 
 class RunStatus(StrEnum):
@@ -93,6 +93,21 @@ class BaseRunEvent(AgnoAccessors):
     """For a member's run inside a team: the team run's id."""
     created_at: float = Field(default_factory=time.time)
     """Unix time in seconds."""
+    content: Any = None
+    """What the event carries as content (None for most), on every event as in Agno, so a loop that
+    prints `event.content` works whatever the event."""
+
+    _run_output: Any = PrivateAttr(default=None)
+
+    @property
+    def run_output(self) -> Any:
+        """The run's `RunOutput`, on the terminal event of a run started with `yield_run_output`; not
+        part of the event's JSON."""
+        return self._run_output
+
+    @run_output.setter
+    def run_output(self, output: Any) -> None:
+        self._run_output = output
 
     def identity(self) -> dict[str, Any]:
         """The fields that say whose run this event belongs to (`IDENTITY_FIELDS` it has)."""
@@ -165,6 +180,47 @@ class CompletedPayload(TerminalPayload):
     """A run that finished."""
 
     status: RunStatus = RunStatus.completed
+
+
+class RunInput(BaseModel):
+    """What a run was given (Agno's `RunInput`); a pre-hook may change `input_content`."""
+
+    input_content: Any = ""
+
+    def input_content_string(self) -> str:
+        """The input as text (JSON for a pydantic model)."""
+        if isinstance(self.input_content, BaseModel):
+            return self.input_content.model_dump_json(exclude_none=True)
+        return self.input_content if isinstance(self.input_content, str) else json.dumps(self.input_content)
+
+
+class PreHookPayload(BaseModel):
+    """A pre-hook (run before the model sees the input) started or completed."""
+
+    pre_hook_name: str | None = None
+    run_input: RunInput | None = None
+
+
+class PostHookPayload(BaseModel):
+    """A post-hook (run on the output before the run completes) started or completed."""
+
+    post_hook_name: str | None = None
+
+
+class ModelRequestPayload(BaseModel):
+    """A model call began."""
+
+    model: str | None = None
+    model_provider: str | None = None
+
+
+class ModelRequestCompletedPayload(ModelRequestPayload):
+    """A model call ended: its usage."""
+
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    total_tokens: int | None = None
+    time_to_first_token: float | None = None
 
 
 class ToolExecution(BaseModel):

@@ -19,6 +19,10 @@ from kern.run.base import (
     CompletedPayload,
     ContentPayload,
     ErrorPayload,
+    ModelRequestCompletedPayload,
+    ModelRequestPayload,
+    PostHookPayload,
+    PreHookPayload,
     StartedPayload,
     TeamEventBase,
     ToolPayload,
@@ -27,7 +31,8 @@ from kern.run.names import RunEvent, TeamRunEvent
 
 EventKind = Literal[
     "started", "content", "content_completed", "completed", "error", "cancelled",
-    "tool_started", "tool_completed", "tool_error",
+    "tool_started", "tool_completed", "tool_error", "pre_hook_started", "pre_hook_completed",
+    "post_hook_started", "post_hook_completed", "model_request_started", "model_request_completed",
 ]  # fmt: skip
 """What an event means, whoever emits it."""
 
@@ -61,6 +66,14 @@ EVENTS: tuple[EventRow, ...] = (
              "A tool call returned; `content` is its result."),
     EventRow("tool_error", RunEvent.tool_call_error, ToolPayload,
              "A tool call raised; its message went back to the model and the run goes on."),
+    EventRow("pre_hook_started", RunEvent.pre_hook_started, PreHookPayload, "A pre-hook began."),
+    EventRow("pre_hook_completed", RunEvent.pre_hook_completed, PreHookPayload, "A pre-hook returned."),
+    EventRow("post_hook_started", RunEvent.post_hook_started, PostHookPayload, "A post-hook began."),
+    EventRow("post_hook_completed", RunEvent.post_hook_completed, PostHookPayload, "A post-hook returned."),
+    EventRow("model_request_started", RunEvent.model_request_started, ModelRequestPayload,
+             "A model call began."),
+    EventRow("model_request_completed", RunEvent.model_request_completed, ModelRequestCompletedPayload,
+             "A model call ended, with its usage."),
 )  # fmt: skip
 
 

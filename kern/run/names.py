@@ -18,6 +18,12 @@ class RunEvent(StrEnum):
     tool_call_started = "ToolCallStarted"
     tool_call_completed = "ToolCallCompleted"
     tool_call_error = "ToolCallError"
+    pre_hook_started = "PreHookStarted"
+    pre_hook_completed = "PreHookCompleted"
+    post_hook_started = "PostHookStarted"
+    post_hook_completed = "PostHookCompleted"
+    model_request_started = "ModelRequestStarted"
+    model_request_completed = "ModelRequestCompleted"
 
 
 class TeamRunEvent(StrEnum):
@@ -32,3 +38,9 @@ class TeamRunEvent(StrEnum):
     tool_call_started = "TeamToolCallStarted"
     tool_call_completed = "TeamToolCallCompleted"
     tool_call_error = "TeamToolCallError"
+    pre_hook_started = "TeamPreHookStarted"
+    pre_hook_completed = "TeamPreHookCompleted"
+    post_hook_started = "TeamPostHookStarted"
+    post_hook_completed = "TeamPostHookCompleted"
+    model_request_started = "TeamModelRequestStarted"
+    model_request_completed = "TeamModelRequestCompleted"

@@ -24,7 +24,8 @@ _KEPT = {
 
 
 def _kept(event: BaseRunEvent, run_id: str) -> bool:
-    return event.run_id != run_id or getattr(event, "event", None) in _KEPT
+    """Whether Agno's plain stream shows this item (the `RunOutput` of `yield_run_output` too)."""
+    return not isinstance(event, BaseRunEvent) or event.run_id != run_id or event.event in _KEPT
 
 
 def plain(events: Iterator[BaseRunEvent], run_id: str) -> Iterator[BaseRunEvent]:

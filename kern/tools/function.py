@@ -6,7 +6,7 @@ import functools
 import inspect
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, get_type_hints
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError, create_model
@@ -35,8 +35,8 @@ class Function(BaseModel):
     """How to use the tool; added to the system message (after the additional information) when
     `add_instructions`, as Agno does."""
     add_instructions: bool = True
-    wants_run_context: bool = False
-    """The function declares `run_context` (by that name or typed `RunContext`): kern passes it in."""
+    injects: bool = False
+    """The function declares parameters kern fills in rather than the model (`_injected`)."""
     _arguments_model: type[BaseModel] | None = PrivateAttr(default=None)
 
     @classmethod
@@ -55,7 +55,7 @@ class Function(BaseModel):
             description=summary,
             parameters=schema,
             entrypoint=fn,
-            wants_run_context=_context_parameter(fn) is not None,
+            injects=bool(_injected(fn)),
         )
         function._arguments_model = arguments_model
         return function
@@ -79,17 +79,35 @@ class Function(BaseModel):
             raise ToolArgumentsError(f"Invalid arguments for {self.name}: {exc}") from exc
         return {field: getattr(validated, field) for field in type(validated).model_fields}
 
-    async def call(self, arguments: dict[str, Any], context: RunContext | None = None) -> str:
-        """Run the tool, with `context` as its `run_context` if it asks for one. Async tools are awaited
-        (and cancelled with the run); sync tools run on one of the process's tool threads
-        (`kern.tools.threads`), which a cancelled run leaves to finish."""
-        injected = _context_parameter(self.entrypoint) if self.wants_run_context else None
-        if injected is not None:
-            arguments = {**arguments, injected: context}
+    async def call(
+        self,
+        arguments: dict[str, Any],
+        context: RunContext | None = None,
+        hooks: Sequence[Callable[..., Any]] = (),
+        component: object = None,
+    ) -> str:
+        """Run the tool, given `context` as its `run_context` and `component` (the agent's or team's spec)
+        as its `agent` / `team` if it asks for them, through `hooks` (Agno's
+        `tool_hooks`: each is called as `hook(function_name=, function_call=, arguments=)` and returns the
+        result; sync tools only). Async tools are awaited (and cancelled with the run); sync tools run on
+        one of the process's tool threads (`kern.tools.threads`), which a cancelled run leaves to finish."""
+        if self.injects:
+            given = {"run_context": context, "agent": component, "team": component}
+            arguments = {
+                **arguments,
+                **{name: given[role] for name, role in _injected(self.entrypoint).items()},
+            }
         if inspect.iscoroutinefunction(self.entrypoint):
+            if hooks:
+                raise NotImplementedError(
+                    f"tool_hooks around the async tool {self.name} are not supported yet"
+                )
             result = await self.entrypoint(**arguments)
         else:
-            result = await tool_threads().run(self.name, functools.partial(self.entrypoint, **arguments))
+            call: Callable[..., Any] = self.entrypoint
+            for hook in reversed(hooks):
+                call = functools.partial(_through_hook, hook, self.name, call)
+            result = await tool_threads().run(self.name, functools.partial(call, **arguments))
         return result if isinstance(result, str) else json.dumps(result, default=str)
 
     def __getstate__(self) -> dict[Any, Any]:
@@ -135,22 +153,33 @@ def tool(
     return wrap(fn) if fn is not None else wrap
 
 
-def _context_parameter(fn: Callable[..., Any]) -> str | None:
-    """The parameter through which `fn` takes its `RunContext`: named `run_context`, or typed so."""
+def _through_hook(hook: Callable[..., Any], name: str, call: Callable[..., Any], **arguments: Any) -> Any:
+    """One tool hook around `call`, given what Agno gives it (those of its parameters it names)."""
+    offered = {"function_name": name, "function_call": call, "arguments": arguments}
+    parameters = inspect.signature(hook).parameters
+    return hook(**{key: value for key, value in offered.items() if key in parameters})
+
+
+def _injected(fn: Callable[..., Any]) -> dict[str, str]:
+    """The parameters kern fills in, by what they get (as Agno does): `run_context` (so named, or typed
+    `RunContext`), and `agent` / `team` (the agent's or team's spec: the object lives in the driver)."""
     hints = get_type_hints(fn)
+    injected: dict[str, str] = {}
     for name in inspect.signature(fn).parameters:
         if name == "run_context" or hints.get(name) is RunContext:
-            return name
-    return None
+            injected[name] = "run_context"
+        elif name in ("agent", "team"):
+            injected[name] = name
+    return injected
 
 
 def _arguments_model(fn: Callable[..., Any]) -> type[BaseModel]:
-    """The arguments the model gives (the injected `run_context` is not one of them)."""
+    """The arguments the model gives (not those kern fills in)."""
     hints = get_type_hints(fn)
-    injected = _context_parameter(fn)
+    injected = _injected(fn)
     fields: dict[str, Any] = {}
     for param in inspect.signature(fn).parameters.values():
-        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD) or param.name == injected:
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD) or param.name in injected:
             continue
         annotation = hints.get(param.name, Any)
         default = ... if param.default is param.empty else param.default

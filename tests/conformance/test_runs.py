@@ -59,10 +59,9 @@ def test_runs_of_one_object_share_its_session_unless_told(
 
 
 def names_of(events: Any) -> list[str]:
-    """Event names, without Agno's ModelRequestStarted/Completed (kern does not emit them yet) and its
-    content events without content (the provider's response id): docs/agno-differences.md."""
-    names = [str(getattr(e.event, "value", e.event)) for e in events if not _empty_content(e)]
-    return [n for n in names if not n.startswith(("ModelRequest", "TeamModelRequest"))]
+    """Event names, without Agno's content events without content (the provider's response id):
+    docs/agno-differences.md."""
+    return [str(getattr(e.event, "value", e.event)) for e in events if not _empty_content(e)]
 
 
 def _empty_content(event: Any) -> bool:
@@ -120,3 +119,56 @@ def test_outputs_and_events_read_as_on_agno(ray_session: None, server: ModelServ
 
     expected = script(agno())
     assert script(kern()) == expected
+
+
+def test_an_agno_run_option_kern_lacks_is_refused_by_name() -> None:
+    from kern.agent import Agent
+
+    writer = Agent(name="Writer")
+    with pytest.raises(NotImplementedError, match=r"Agent\.run\(files=\.\.\.\) is an Agno 3.1.10"):
+        writer.run("Hi", files=[])
+    with pytest.raises(NotImplementedError, match=r"Agent\.arun\(images=\.\.\.\)"):
+        writer.arun("Hi", images=[])
+    with pytest.raises(TypeError, match="unexpected keyword argument 'colour'"):
+        writer.run("Hi", colour="blue")
+
+
+@pytest.mark.parametrize("skip", [None, []])
+def test_store_events_keeps_the_runs_events_in_its_output(
+    ray_session: None, server: ModelServer, skip: list[str] | None
+) -> None:
+    def script(fw: Framework) -> list[str]:
+        db = __import__(f"{fw.name}.db.in_memory", fromlist=["InMemoryDb"]).InMemoryDb()
+        writer = agent(fw, server, store_events=True, events_to_skip=skip, db=db)
+        list(writer.run("Write", stream=True, stream_events=True))
+        stored = writer.get_last_run_output().events or []
+        # (kern writes the record before its terminal event, so the record cannot hold it)
+        return [n for n in names_of(stored) if n != "RunCompleted"]
+
+    expected = script(agno())
+    assert "RunStarted" in expected
+    assert script(kern()) == expected
+
+
+@pytest.mark.parametrize("stream_events", [False, True])
+def test_yield_run_output_ends_the_stream_with_the_output(
+    ray_session: None, server: ModelServer, stream_events: bool
+) -> None:
+    def script(fw: Framework) -> tuple[Any, ...]:
+        items = list(
+            agent(fw, server).run("Write", stream=True, stream_events=stream_events, yield_run_output=True)
+        )
+        last = items[-1]
+        return type(last).__name__, last.status, last.content == content_of(items[:-1])
+
+    expected = script(agno())
+    assert expected == ("RunOutput", "COMPLETED", True)
+    assert script(kern()) == expected
+
+
+def test_yield_run_output_in_async_streams(ray_session: None, server: ModelServer) -> None:
+    async def script(fw: Framework) -> str:
+        items = [i async for i in agent(fw, server).arun("Write", stream=True, yield_run_output=True)]
+        return type(items[-1]).__name__
+
+    assert asyncio.run(script(agno())) == asyncio.run(script(kern())) == "RunOutput"

@@ -34,7 +34,7 @@ def shopper(fw: Framework, server: ModelServer, **options: Any) -> Any:
 
     add_item.__annotations__["run_context"] = RunContext
     return fw.Agent(
-        name="Shopper", model=fw.model(server, reply_words=4), tools=[add_item],
+        id="example", name="Shopper", model=fw.model(server, reply_words=4), tools=[add_item],
         session_state={"shopping_list": []}, **options,
     )  # fmt: skip
 
@@ -101,7 +101,8 @@ def test_placeholders_and_state_in_the_system_message(ray_session: None, server:
     def script(fw: Framework) -> str:
         server.clear_requests()
         agent = fw.Agent(
-            name="Greeter", model=fw.model(server, reply_words=3), session_state={"user_name": "Ada"},
+            id="example", name="Greeter", model=fw.model(server, reply_words=3),
+            session_state={"user_name": "Ada"},
             instructions="Greet {user_name} warmly. Leave {unknown} as it is.",
             add_session_state_to_context=True,
         )  # fmt: skip
@@ -143,7 +144,7 @@ def test_dependencies_reach_tools_and_the_user_message(ray_session: None, server
 
         look_up.__annotations__["run_context"] = RunContext
         agent = fw.Agent(
-            name="Researcher", model=fw.model(server, reply_words=3), tools=[look_up],
+            id="example", name="Researcher", model=fw.model(server, reply_words=3), tools=[look_up],
             dependencies={"city": "Lyon", "year": lambda: 2026}, add_dependencies_to_context=True,
             instructions="Work in {city}.",
         )  # fmt: skip
@@ -163,7 +164,7 @@ def test_agentic_state_gives_the_model_a_tool_to_update_it(ray_session: None, se
     def script(fw: Framework) -> tuple[Any, ...]:
         server.clear_requests()
         agent = fw.Agent(
-            name="Keeper", model=fw.model(server, reply_words=3), session_state={"notes": []},
+            id="example", name="Keeper", model=fw.model(server, reply_words=3), session_state={"notes": []},
             enable_agentic_state=True,
         )  # fmt: skip
         output = agent.run("Remember this")

@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from kern.model_server import ModelServer
 from tests.conformance.frameworks import Framework, agno, kern
 
@@ -45,3 +47,23 @@ def test_a_session_reads_back_as_on_agno(ray_session: None, server: ModelServer,
         expected = script(agno(), agno_db(tmp_path), server, history)
         assert expected["chat"]
         assert script(kern(), kern_db(tmp_path / str(history)), server, history) == expected, history
+
+
+@pytest.mark.parametrize("options", [{"num_history_runs": 1}, {"num_history_messages": 3}])
+def test_history_sent_to_the_model_is_agnos(
+    ray_session: None, server: ModelServer, tmp_path: Path, options: dict[str, Any]
+) -> None:
+    def sent(fw: Framework, db: Any) -> list[tuple[str, str]]:
+        server.clear_requests()
+        model = fw.model(server, reply_words=2)
+        writer = fw.Agent(
+            name="Writer", id="example", model=model, db=db, add_history_to_context=True, **options
+        )
+        for text in ("One", "Two", "Three"):
+            writer.run(text)
+        items = server.requests[-1].body["input"]
+        return [(i["role"], str(i["content"])) for i in items if i.get("role") in ("user", "assistant")]
+
+    expected = sent(agno(), agno_db(tmp_path))
+    assert len(expected) > 1
+    assert sent(kern(), kern_db(tmp_path)) == expected

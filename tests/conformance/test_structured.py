@@ -60,7 +60,7 @@ def test_output_schema_makes_content_the_schema_instance(
     ray_session: None, server: ModelServer, api: str
 ) -> None:
     def script(fw: Framework) -> tuple[Any, ...]:
-        agent = fw.Agent(name="Teller", model=MODELS[api](fw, server), output_schema=Story)
+        agent = fw.Agent(id="example", name="Teller", model=MODELS[api](fw, server), output_schema=Story)
         return shape(agent.run("Tell a story"))
 
     expected = script(agno())
@@ -74,7 +74,9 @@ def test_the_request_asks_for_the_schema_as_agno_asks(
 ) -> None:
     def script(fw: Framework) -> Any:
         server.clear_requests()
-        fw.Agent(name="Teller", model=MODELS[api](fw, server), output_schema=Story).run("Tell a story")
+        fw.Agent(id="example", name="Teller", model=MODELS[api](fw, server), output_schema=Story).run(
+            "Tell a story"
+        )
         body = server.requests[-1].body
         return body.get("text", {}).get("format") if api == "responses" else body.get("response_format")
 
@@ -87,7 +89,7 @@ def test_streaming_with_an_output_schema_yields_one_content_event_with_the_insta
     ray_session: None, server: ModelServer
 ) -> None:
     def script(fw: Framework) -> tuple[Any, ...]:
-        agent = fw.Agent(name="Teller", model=fw.model(server), output_schema=Story)
+        agent = fw.Agent(id="example", name="Teller", model=fw.model(server), output_schema=Story)
         events = list(agent.run("Tell a story", stream=True, stream_events=True))
         contents = [
             e for e in events if str(getattr(e.event, "value", e.event)) == "RunContent" and e.content
@@ -121,7 +123,9 @@ def test_json_mode_asks_for_a_json_object_and_lists_the_fields(
 ) -> None:
     def script(fw: Framework) -> tuple[Any, ...]:
         server.clear_requests()
-        agent = fw.Agent(name="Teller", model=chat_model(fw, server), output_schema=Scene, use_json_mode=True)
+        agent = fw.Agent(
+            id="example", name="Teller", model=chat_model(fw, server), output_schema=Scene, use_json_mode=True
+        )
         output = agent.run("Where?")
         body = server.requests[-1].body
         system = next(m["content"] for m in body["messages"] if m["role"] in ("system", "developer"))
@@ -146,7 +150,7 @@ def test_an_answer_that_does_not_fit_fails_the_run_on_kern(ray_session: None, se
 def test_input_schema_validates_the_input(ray_session: None, server: ModelServer, name: str) -> None:
     server.clear_requests()
     fw = FRAMEWORKS[name]()
-    agent = fw.Agent(name="Asker", model=fw.model(server), input_schema=Question)
+    agent = fw.Agent(id="example", name="Asker", model=fw.model(server), input_schema=Question)
     assert agent.run({"topic": "dragons", "depth": 2}).status == "COMPLETED"
     assert agent.run(Question(topic="dragons", depth=3)).status == "COMPLETED"
     sent = [r.body["input"][-1]["content"] for r in server.requests]

@@ -24,6 +24,7 @@ CASES: dict[str, dict[str, Any]] = {
     "date and time": {"add_datetime_to_context": True, "timezone_identifier": "Europe/Paris"},
     "date, formatted": {"add_datetime_to_context": True, "datetime_format": "%Y-%m-%d"},
     "a system message of its own": {"system_message": "You are terse.", "description": "ignored"},
+    "instructions from a callable": {"instructions": lambda agent: [f"You are {agent.name}.", "Be brief."]},
 }
 NOW = re.compile(r"The current time is [^\n]*\.")
 

@@ -24,7 +24,7 @@ def answer(fw: Framework, server: ModelServer, mode: str) -> tuple[str, list[str
     return output.content, [str(m.status.value) for m in output.member_responses or []]
 
 
-@pytest.mark.parametrize("mode", ["coordinate", "route", "broadcast"])
+@pytest.mark.parametrize("mode", ["coordinate", "route", "broadcast", "tasks"])
 def test_each_team_mode_answers_as_on_agno(ray_session: None, server: ModelServer, mode: str) -> None:
     expected = answer(agno(), server, mode)
     assert expected[0]
@@ -33,12 +33,12 @@ def test_each_team_mode_answers_as_on_agno(ray_session: None, server: ModelServe
 
 def test_modes_that_are_not_there_are_refused_clearly() -> None:
     from kern.agent import Agent
-    from kern.team import Team, TeamMode
+    from kern.team import Team
 
-    with pytest.raises(NotImplementedError, match=r"TeamMode\.tasks"):
-        Team(members=[Agent(name="W")], mode=TeamMode.tasks)
     choose = "not a team mode; choose one of coordinate, route, broadcast, tasks"
     with pytest.raises(ValueError, match=choose):
         Team(members=[Agent(name="W")], mode="committee")
     routed = Team(members=[Agent(name="W")], mode="route", delegate_to_all_members=True)
     assert routed.spec.respond_directly and not routed.spec.delegate_to_all_members, "the mode wins"
+    both = Team(members=[Agent(name="W")], respond_directly=True, delegate_to_all_members=True)
+    assert both.spec.mode == "broadcast" and not both.spec.respond_directly, "broadcast wins, as in Agno"

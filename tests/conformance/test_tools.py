@@ -110,3 +110,29 @@ def test_tool_options_kern_lacks_are_refused_by_name() -> None:
         tool(colour="blue")
     with pytest.raises(ValueError, match=r"no tools named \['missing'\]"):
         Toolkit(name="empty", tools=[], include_tools=["missing"])
+
+
+def test_a_tool_that_names_agent_gets_the_agent_not_a_model_argument(
+    ray_session: None, server: ModelServer
+) -> None:
+    def script(fw: Framework) -> tuple[Any, ...]:
+        server.clear_requests()
+
+        def whoami(agent: fw.Agent, greeting: str) -> str:  # type: ignore[name-defined]
+            """Say who answers.
+
+            Args:
+                greeting: How to greet.
+            """
+            return f"{greeting}, I am {agent.name}"
+
+        whoami.__annotations__["agent"] = fw.Agent
+        output = fw.Agent(
+            id="example", name="Porter", model=fw.model(server, reply_words=2), tools=[whoami]
+        ).run("Who?")
+        offered = server.requests[0].body["tools"][0]["parameters"]["properties"]
+        return sorted(offered), [t.result for t in output.tools]
+
+    expected = script(agno())
+    assert expected == (["greeting"], ["example, I am Porter"])
+    assert script(kern()) == expected

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 import ray
+from ray.exceptions import GetTimeoutError, RayActorError
 
 from actors.runtime import NAMESPACE
 from kern.db import BaseDb, DatabaseError, InMemoryDb, SessionRecord, reader, writer
@@ -20,10 +21,20 @@ pytestmark = pytest.mark.usefixtures("ray_session")
 
 
 def kill(db: InMemoryDb) -> None:
+    """Kill the store's actor and wait until it is dead (`ray.kill` returns before)."""
     try:
-        ray.kill(ray.get_actor(db.actor_name, namespace=NAMESPACE))
+        handle = ray.get_actor(db.actor_name, namespace=NAMESPACE)
     except ValueError:
-        pass  # gone already
+        return  # gone already
+    ray.kill(handle)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            ray.get(handle.__ray_ready__.remote(), timeout=5)
+        except (RayActorError, GetTimeoutError):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{db.actor_name} still answers 30 s after ray.kill")
 
 
 @pytest.fixture

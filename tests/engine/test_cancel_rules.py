@@ -83,7 +83,7 @@ def test_a_member_that_does_not_answer_the_cancel_gets_a_stand_in_cancel() -> No
         "t0", [[delegate("desk", "x"), Call(name="lookup", arguments={"query": "q", "hold": CANCEL_CUE})]],
         [inner], "coordinate",
     )  # fmt: skip
-    outcome = play(Scenario(team, {"desk": Fault("deaf", at=4)}, CancelPlan("cue")))
+    outcome = play(Scenario(team, {"desk": Fault("deaf", at=6)}, CancelPlan("cue")))
     check_all(outcome)
     assert ends(outcome) == {"a2": "RunCancelled", "desk": "TeamRunCancelled", "t0": "TeamRunCancelled"}
     stand_in = next(e for e in outcome.events if getattr(e, "team_id", "") == "desk" and is_terminal(e))

@@ -325,7 +325,7 @@ def _compound(children: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
     )
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(models(st.recursive(SCALARS, _compound, max_leaves=8)))
 def test_answers_fit_generated_models(client: openai.OpenAI, model: type[BaseModel]) -> None:
     strict = client.responses.parse(model="kern-mock", input="go", text_format=model)
