@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
 
@@ -46,7 +47,7 @@ class Team(Component):
         id: str | None = None,
         model: Model | None = None,
         description: str | None = None,
-        instructions: str | list[str] | None = None,
+        instructions: str | list[str] | Callable[..., str | list[str]] | None = None,
         tools: Tools | None = None,
         respond_directly: bool = False,
         delegate_to_all_members: bool = False,
@@ -54,6 +55,7 @@ class Team(Component):
         db: BaseDb | None = None,
         add_history_to_context: bool = False,
         num_history_runs: int = 3,
+        num_history_messages: int | None = None,
         session_id: str | None = None,
         user_id: str | None = None,
         ray_options: dict[str, Any] | None = None,
@@ -89,6 +91,16 @@ class Team(Component):
         add_member_tools_to_context: bool = False,
         get_member_information_tool: bool = False,
         max_iterations: int = 10,
+        pre_hooks: list[Callable[..., Any]] | None = None,
+        post_hooks: list[Callable[..., Any]] | None = None,
+        retries: int = 0,
+        delay_between_retries: float = 1.0,
+        exponential_backoff: bool = False,
+        tool_call_limit: int | None = None,
+        tool_choice: str | dict[str, Any] | None = None,
+        debug_mode: bool = False,
+        store_events: bool = False,
+        events_to_skip: list[str] | None = None,
         **agno_options: Any,
     ) -> None:
         refuse("Team", agno_options)
@@ -118,6 +130,17 @@ class Team(Component):
             db=db,
             add_history_to_context=add_history_to_context,
             num_history_runs=num_history_runs,
+            num_history_messages=num_history_messages,
+            pre_hooks=pre_hooks or [],
+            post_hooks=post_hooks or [],
+            retries=retries,
+            delay_between_retries=delay_between_retries,
+            exponential_backoff=exponential_backoff,
+            tool_call_limit=tool_call_limit,
+            tool_choice=tool_choice,
+            debug_mode=debug_mode,
+            store_events=store_events,
+            events_to_skip=[str(name) for name in events_to_skip] if events_to_skip is not None else None,
             ray_options=ray_options or {},
             replicas=replicas or default_replicas(),
             output_schema=output_schema,

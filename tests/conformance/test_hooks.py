@@ -17,10 +17,13 @@ def exceptions(fw: Framework) -> Any:
     return __import__(f"{fw.name}.exceptions", fromlist=["InputCheckError"])
 
 
+STARTED = ("RunStarted", "TeamRunStarted")
+
+
 def names(events: list[Any]) -> list[str]:
     """Event names as a user sees them, without `RunStarted` and Agno's empty first content event."""
     seen = [(str(getattr(e.event, "value", e.event)), e) for e in events]
-    return [n for n, e in seen if n != "RunStarted" and not (n == "RunContent" and e.content is None)]
+    return [n for n, e in seen if n not in STARTED and not (n.endswith("RunContent") and e.content is None)]
 
 
 def guarded(fw: Framework, server: ModelServer) -> Any:
@@ -172,4 +175,33 @@ def test_retries_try_a_failed_model_call_again(ray_session: None, server: ModelS
         return output.status, output.content
 
     expected = script(agno())
+    assert script(kern()) == expected
+
+
+def test_a_teams_hooks_and_tool_choice(ray_session: None, server: ModelServer) -> None:
+    def script(fw: Framework) -> tuple[Any, ...]:
+        server.clear_requests()
+        errors = exceptions(fw)
+
+        def guard(run_input: Any) -> None:
+            if "secret" in run_input.input_content_string():
+                raise errors.InputCheckError("No secrets here")
+
+        def sign(run_output: Any) -> None:
+            run_output.content = f"{run_output.content} -- the desk"
+
+        writer = fw.Agent(id="example", name="Writer", model=fw.model(server, reply_words=3))
+        team = fw.Team(
+            name="Desk", members=[writer], model=fw.model(server, reply_words=3), pre_hooks=[guard],
+            post_hooks=[sign], tool_choice="auto",
+        )  # fmt: skip
+        answered = team.run("Write")
+        refused = list(team.run("my secret", stream=True, stream_events=True))
+        return (
+            answered.content, server.requests[0].body.get("tool_choice"),
+            names(refused), refused[-1].content, refused[-1].error_type,
+        )  # fmt: skip
+
+    expected = script(agno())
+    assert expected[0].endswith(" -- the desk")
     assert script(kern()) == expected

@@ -80,6 +80,7 @@ STREAMS: dict[str, tuple[Callable[..., Any], dict[str, Any], dict[str, Any]]] = 
     "agent with events by default": (agent, {"stream_events": True}, {"stream": True}),
     "team, plain": (desk, {}, PLAIN),
     "team, plain, no member events": (desk, {"stream_member_events": False}, PLAIN),
+    "team, with events": (desk, {}, {"stream": True, "stream_events": True}),
 }
 
 
