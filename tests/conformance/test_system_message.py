@@ -49,7 +49,7 @@ def test_an_agno_option_kern_lacks_is_refused_by_name() -> None:
 
     with pytest.raises(NotImplementedError, match=r"Agent\(knowledge=\.\.\.\) is an Agno 3.1.10 option"):
         Agent(name="Reader", knowledge=object())
-    with pytest.raises(NotImplementedError, match=r"Team\(tool_choice=\.\.\.\)"):
-        Team(members=[Agent(name="W")], tool_choice="auto")
+    with pytest.raises(NotImplementedError, match=r"Team\(memory_manager=\.\.\.\)"):
+        Team(members=[Agent(name="W")], memory_manager=object())
     with pytest.raises(TypeError, match="unexpected keyword argument 'colour'"):
         Agent(name="W", colour="blue")
