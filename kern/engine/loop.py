@@ -157,6 +157,8 @@ async def _run_tool(ctx: RunState, function: Function | None, call: ToolCall) ->
         ), False
     execution.result = result
     execution.duration = time.monotonic() - started
+    if function.show_result:
+        ctx.add_content(result)
     debug(ctx, "tool %s -> %s", call.name, result)
     ctx.tool_executions.append(execution)
     ctx.emit("tool_completed", tool=execution, content=result)

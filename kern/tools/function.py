@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError, create
 
 from kern.agno_options import not_supported
 from kern.run.context import RunContext
+from kern.tools.cache import cache_file, cached, keep
 from kern.tools.threads import tool_threads
 
 
@@ -35,6 +36,12 @@ class Function(BaseModel):
     """How to use the tool; added to the system message (after the additional information) when
     `add_instructions`, as Agno does."""
     add_instructions: bool = True
+    show_result: bool = False
+    """The result is also part of the run's answer, streamed as content (Agno's `show_result`)."""
+    cache_results: bool = False
+    """Keep results on disk for `cache_ttl` seconds, by caller and arguments (`kern.tools.cache`)."""
+    cache_dir: str | None = None
+    cache_ttl: float = 3600
     injects: bool = False
     """The function declares parameters kern fills in rather than the model (`_injected`)."""
     _arguments_model: type[BaseModel] | None = PrivateAttr(default=None)
@@ -97,6 +104,15 @@ class Function(BaseModel):
                 **arguments,
                 **{name: given[role] for name, role in _injected(self.entrypoint).items()},
             }
+        path = cache_file(self.cache_dir, self.name, arguments) if self.cache_results else None
+        if path is not None and (kept := cached(path, self.cache_ttl)) is not None:
+            return kept
+        result = await self._run(arguments, hooks)
+        if path is not None:
+            keep(path, result)
+        return result
+
+    async def _run(self, arguments: dict[str, Any], hooks: Sequence[Callable[..., Any]]) -> str:
         if inspect.iscoroutinefunction(self.entrypoint):
             if hooks:
                 raise NotImplementedError(
@@ -117,9 +133,9 @@ class Function(BaseModel):
 
 
 AGNO_TOOL_OPTIONS = frozenset({
-    "title", "annotations", "strict", "show_result", "requires_confirmation", "requires_user_input",
+    "title", "annotations", "strict", "requires_confirmation", "requires_user_input",
     "user_input_fields", "external_execution", "external_execution_silent", "pre_hook", "post_hook",
-    "tool_hooks", "cache_results", "cache_dir", "cache_ttl",
+    "tool_hooks",
 })  # fmt: skip
 """Options of Agno 3.1.10's `@tool` that kern does not support yet: refused by name."""
 
@@ -132,10 +148,15 @@ def tool(
     stop_after_tool_call: bool = False,
     instructions: str | None = None,
     add_instructions: bool = True,
+    show_result: bool = False,
+    cache_results: bool = False,
+    cache_dir: str | None = None,
+    cache_ttl: float = 3600,
     **agno_options: Any,
 ) -> Any:
     """Agno's `@tool` decorator, bare or with options: `name`, `description` (else the docstring's
-    summary), `stop_after_tool_call`, `instructions` / `add_instructions`."""
+    summary), `stop_after_tool_call`, `instructions` / `add_instructions`, `show_result`, `cache_results`
+    (`cache_dir`, `cache_ttl`)."""
     if agno_options:
         option = next(iter(agno_options))
         if option in AGNO_TOOL_OPTIONS:
@@ -148,6 +169,8 @@ def tool(
         function.stop_after_call = stop_after_tool_call
         function.instructions = instructions
         function.add_instructions = add_instructions
+        function.show_result = show_result
+        function.cache_results, function.cache_dir, function.cache_ttl = cache_results, cache_dir, cache_ttl
         return function
 
     return wrap(fn) if fn is not None else wrap

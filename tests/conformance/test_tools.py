@@ -136,3 +136,53 @@ def test_a_tool_that_names_agent_gets_the_agent_not_a_model_argument(
     expected = script(agno())
     assert expected == (["greeting"], ["example, I am Porter"])
     assert script(kern()) == expected
+
+
+def test_show_result_makes_the_tools_result_part_of_the_answer(
+    ray_session: None, server: ModelServer
+) -> None:
+    def script(fw: Framework) -> tuple[Any, ...]:
+        @tools_api(fw).tool(show_result=True)
+        def forecast(city: str) -> str:
+            """The weather of a city.
+
+            Args:
+                city: The city.
+            """
+            return f"Sunny in {city}."
+
+        agent = fw.Agent(
+            id="example", name="Weather", model=fw.model(server, reply_words=2), tools=[forecast]
+        )
+        events = list(agent.run("Weather?", stream=True, stream_events=True))
+        contents = [
+            e.content for e in events if str(getattr(e.event, "value", e.event)) == "RunContent" and e.content
+        ]
+        return contents, events[-1].content
+
+    expected = script(agno())
+    assert expected[0][0] == "Sunny in example."
+    assert script(kern()) == expected
+
+
+def test_cache_results_answers_a_repeated_call_from_the_cache(
+    ray_session: None, server: ModelServer, tmp_path: Any
+) -> None:
+    def script(fw: Framework) -> bool:
+        @tools_api(fw).tool(cache_results=True, cache_dir=str(tmp_path / fw.name), cache_ttl=60)
+        def draw(label: str) -> str:
+            """Draw a random number.
+
+            Args:
+                label: What the number is for.
+            """
+            import uuid
+
+            return uuid.uuid4().hex
+
+        agent = fw.Agent(id="example", name="Drawer", model=fw.model(server, reply_words=2), tools=[draw])
+        first, second = (agent.run("Draw").tools[0].result for _ in range(2))
+        return first == second
+
+    assert script(agno()) is True
+    assert script(kern()) is True
