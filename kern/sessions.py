@@ -25,7 +25,7 @@ def top_level_runs(spec: ComponentSpec, session: SessionRecord | None) -> list[R
     """The session's runs of this component (not its members'), in start order."""
     if session is None:
         return []
-    return [run for run in session.runs if run.parent_run_id is None and _owner_id(run) == spec.id]
+    return [run for run in session.runs if run.parent_run_id is None and owner_id(run) == spec.id]
 
 
 def session_messages(
@@ -54,5 +54,6 @@ def session_messages(
     return messages
 
 
-def _owner_id(run: RunOutput) -> str | None:
+def owner_id(run: RunOutput) -> str | None:
+    """The id of the agent or team whose run this is."""
     return getattr(run, "team_id", None) or run.agent_id

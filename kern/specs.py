@@ -105,6 +105,8 @@ class ComponentSpec(BaseModel):
     """A `kern.db.BaseDb` that keeps this component's runs and sessions."""
     add_history_to_context: bool = False
     num_history_runs: int = 3
+    read_chat_history: bool = False
+    """Give the model Agno's `get_chat_history` tool (the session's messages; needs a db)."""
     num_history_messages: int | None = Field(default=None, ge=0)
     """With history on: the last this many messages of earlier runs instead of `num_history_runs` runs."""
     max_model_calls: int = 16

@@ -11,8 +11,9 @@ from typing import Any
 from kern.db import reader, writer
 from kern.db.base import DatabaseError
 from kern.engine.debug import debug, debug_messages
+from kern.engine.default_tools import chat_history_tool, update_session_state_tool
 from kern.engine.hooks import run_post_hooks, run_pre_hooks
-from kern.engine.run_context import open_context, resolve, update_session_state_tool
+from kern.engine.run_context import open_context, resolve
 from kern.engine.state import RunState
 from kern.engine.structured import StructuredOutputError
 from kern.errors import describe
@@ -65,6 +66,8 @@ async def execute_run(ctx: RunState, body: RunBody, gate: Gate | None = None) ->
         ctx.run_context = await open_context(ctx)
         if ctx.spec.enable_agentic_state:
             ctx.tools.append(update_session_state_tool())
+        if ctx.spec.read_chat_history and ctx.spec.db is not None:
+            ctx.tools.append(chat_history_tool(ctx))
         await run_pre_hooks(ctx)
         ctx.messages = await _initial_messages(ctx)
         debug_messages(ctx, ctx.messages)

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 from kern.db import reader
 from kern.run.context import RunContext
-from kern.tools import Function
 
 if TYPE_CHECKING:
     from kern.engine.state import RunState
@@ -83,22 +82,6 @@ def resolve(text: str, context: RunContext | None) -> str:
     for name in names:
         text = re.sub(r"\{" + re.escape(name) + r"\}", "${" + name + "}", text)
     return string.Template(text).safe_substitute(names)
-
-
-def update_session_state_tool() -> Function:
-    """The tool `enable_agentic_state` gives the model (Agno's `update_session_state`)."""
-
-    def update_session_state(run_context: RunContext, session_state_updates: dict[str, Any]) -> str:
-        """Update the shared session state. Provide any updates as a dictionary of key-value pairs.
-        Example: "session_state_updates": {"shopping_list": ["milk", "eggs", "bread"]}
-
-        Args:
-            session_state_updates: The updates to apply to the shared session state.
-        """
-        run_context.session_state.update(session_state_updates)
-        return f"Updated session state: {run_context.session_state}"
-
-    return Function.from_callable(update_session_state)
 
 
 def _resolved(value: Any, context: RunContext) -> Any:

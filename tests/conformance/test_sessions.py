@@ -3,6 +3,7 @@ the same messages, runs and answers."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -67,3 +68,21 @@ def test_history_sent_to_the_model_is_agnos(
     expected = sent(agno(), agno_db(tmp_path))
     assert len(expected) > 1
     assert sent(kern(), kern_db(tmp_path)) == expected
+
+
+def test_read_chat_history_gives_the_model_the_sessions_messages(
+    ray_session: None, server: ModelServer, tmp_path: Path
+) -> None:
+    def script(fw: Framework, db: Any) -> tuple[Any, ...]:
+        server.clear_requests()
+        model = fw.model(server, reply_words=2)
+        writer = fw.Agent(name="Writer", id="example", model=model, db=db, read_chat_history=True)
+        writer.run("One")
+        second = writer.run("Two")
+        tools = [t["name"] for t in server.requests[0].body.get("tools", [])]
+        result = json.loads(second.tools[0].result)
+        return tools, [(m["role"], m.get("content")) for m in result if m["role"] in ("user", "assistant")]
+
+    expected = script(agno(), agno_db(tmp_path))
+    assert expected[0] == ["get_chat_history"] and expected[1]
+    assert script(kern(), kern_db(tmp_path)) == expected
