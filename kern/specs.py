@@ -105,6 +105,8 @@ class ComponentSpec(BaseModel):
     """A `kern.db.BaseDb` that keeps this component's runs and sessions."""
     add_history_to_context: bool = False
     num_history_runs: int = 3
+    introduction: str | None = None
+    """What a new session starts with: stored as the assistant's first message (Agno's)."""
     read_chat_history: bool = False
     """Give the model Agno's `get_chat_history` tool (the session's messages; needs a db)."""
     num_history_messages: int | None = Field(default=None, ge=0)

@@ -13,6 +13,7 @@ from kern.db.base import DatabaseError
 from kern.engine.debug import debug, debug_messages
 from kern.engine.default_tools import chat_history_tool, update_session_state_tool
 from kern.engine.hooks import run_post_hooks, run_pre_hooks
+from kern.engine.introduction import introduce
 from kern.engine.run_context import open_context, resolve
 from kern.engine.state import RunState
 from kern.engine.structured import StructuredOutputError
@@ -69,6 +70,7 @@ async def execute_run(ctx: RunState, body: RunBody, gate: Gate | None = None) ->
         if ctx.spec.read_chat_history and ctx.spec.db is not None:
             ctx.tools.append(chat_history_tool(ctx))
         await run_pre_hooks(ctx)
+        await introduce(ctx)
         ctx.messages = await _initial_messages(ctx)
         debug_messages(ctx, ctx.messages)
         await _store_start(ctx)
@@ -134,6 +136,7 @@ async def _initial_messages(ctx: RunState) -> list[Message]:
                 Message(role="user", content=run.input, from_history=True),
                 Message(role="assistant", content=run.content, from_history=True),
             )
+            if message.content or message.role == "assistant"  # (an introduction has no input)
         ]
         messages.extend(earlier if limit is None else earlier[len(earlier) - limit :] if limit else [])
     messages.append(Message(role="user", content=_user_message(ctx)))

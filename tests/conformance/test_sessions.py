@@ -86,3 +86,25 @@ def test_read_chat_history_gives_the_model_the_sessions_messages(
     expected = script(agno(), agno_db(tmp_path))
     assert expected[0] == ["get_chat_history"] and expected[1]
     assert script(kern(), kern_db(tmp_path)) == expected
+
+
+def test_a_new_session_starts_with_the_introduction(
+    ray_session: None, server: ModelServer, tmp_path: Path
+) -> None:
+    def script(fw: Framework, db: Any) -> tuple[Any, ...]:
+        server.clear_requests()
+        model = fw.model(server, reply_words=2)
+        writer = fw.Agent(
+            name="Writer", id="example", model=model, db=db, add_history_to_context=True,
+            introduction="Hello, I write stories.",
+        )  # fmt: skip
+        writer.run("One")
+        writer.run("Two")
+        items = server.requests[-1].body["input"]
+        sent = [(i["role"], str(i["content"])) for i in items if i.get("role") in ("user", "assistant")]
+        chat = [(m.role, m.content) for m in writer.get_chat_history()]
+        return sent, chat, len(writer.get_session().runs)
+
+    expected = script(agno(), agno_db(tmp_path))
+    assert ("assistant", "Hello, I write stories.") in expected[1]
+    assert script(kern(), kern_db(tmp_path)) == expected
