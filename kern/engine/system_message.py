@@ -35,13 +35,6 @@ def agent_system_message(spec: ComponentSpec, context: RunContext | None = None)
     if spec.system_message is not None:
         return resolve(spec.system_message, context) if spec.resolve_in_context else spec.system_message
     instructions = instruction_list(spec, context)
-    additional: list[str] = []
-    if spec.markdown:
-        additional.append("Use markdown to format your answers.")
-    if spec.add_datetime_to_context:
-        additional.append(f"The current time is {_now(spec)}.")
-    if spec.add_name_to_context:
-        additional.append(f"Your name is: {spec.name}.")
     text = ""
     if spec.description is not None:
         text += f"{spec.description}\n"
@@ -51,9 +44,7 @@ def agent_system_message(spec: ComponentSpec, context: RunContext | None = None)
         rendered = render_instructions(instructions)
         tagged = f"<instructions>\n{rendered}\n</instructions>"
         text += f"{tagged if spec.use_instruction_tags else rendered}\n\n"
-    if additional:
-        text += "<additional_information>" + "".join(f"\n- {each}" for each in additional)
-        text += "\n</additional_information>\n\n"
+    text += additional_information(spec, markdown=spec.markdown)
     for each in spec.tool_instructions:
         text += f"{each}\n"
     if spec.resolve_in_context:  # (what follows is not resolved, as in Agno)
@@ -67,6 +58,24 @@ def agent_system_message(spec: ComponentSpec, context: RunContext | None = None)
     if spec.add_session_state_to_context and context is not None:
         text += f"\n<session_state>\n{context.session_state}\n</session_state>\n\n"
     return text
+
+
+def additional_information(spec: ComponentSpec, *, markdown: bool) -> str:
+    """The `<additional_information>` block: markdown, the current time, the name, as each is asked."""
+    additional: list[str] = []
+    if markdown:
+        additional.append("Use markdown to format your answers.")
+    if spec.add_datetime_to_context:
+        additional.append(f"The current time is {now(spec)}.")
+    if spec.add_name_to_context:
+        additional.append(f"Your name is: {spec.name}.")
+    if not additional:
+        return ""
+    return (
+        "<additional_information>"
+        + "".join(f"\n- {each}" for each in additional)
+        + "\n</additional_information>\n\n"
+    )
 
 
 def instruction_list(spec: ComponentSpec, context: RunContext | None) -> list[str]:
@@ -83,12 +92,13 @@ def _called(spec: ComponentSpec, context: RunContext | None) -> str | list[str]:
     return spec.instructions(**{key: value for key, value in available.items() if key in named})
 
 
-def _now(spec: ComponentSpec) -> str:
+def now(spec: ComponentSpec) -> str:
+    """The current time as the spec asks for it (time zone, format), where the run runs."""
     zone = None
     if spec.timezone_identifier:
         try:
             zone = ZoneInfo(spec.timezone_identifier)
         except (ZoneInfoNotFoundError, ValueError):
             zone = None  # (Agno logs a warning and uses local time)
-    now = datetime.now(zone)
-    return now.strftime(spec.datetime_format) if spec.datetime_format else str(now)
+    moment = datetime.now(zone)
+    return moment.strftime(spec.datetime_format) if spec.datetime_format else str(moment)

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 
 from kern.engine.run_context import resolve
 from kern.engine.structured import json_mode_prompt
-from kern.engine.system_message import _now, instruction_list, render_instructions
+from kern.engine.system_message import additional_information, instruction_list, render_instructions
 from kern.run.agent import RunOutput
 from kern.run.context import RunContext
 from kern.specs import TeamSpec
@@ -186,17 +186,7 @@ def _delegation(team: TeamSpec) -> str:
 
 
 def _trailing(team: TeamSpec, context: RunContext | None) -> str:
-    additional: list[str] = []
-    if team.markdown and team.output_schema is None:
-        additional.append("Use markdown to format your answers.")
-    if team.add_datetime_to_context:
-        additional.append(f"The current time is {_now(team)}.")
-    if team.add_name_to_context:
-        additional.append(f"Your name is: {team.name}.")
-    text = ""
-    if additional:
-        text += "<additional_information>" + "".join(f"\n- {each}" for each in additional)
-        text += "\n</additional_information>\n\n"
+    text = additional_information(team, markdown=team.markdown and team.output_schema is None)
     for each in team.tool_instructions:
         text += f"{each}\n"
     if team.expected_output is not None:
