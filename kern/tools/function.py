@@ -36,6 +36,8 @@ class Function(BaseModel):
     """How to use the tool; added to the system message (after the additional information) when
     `add_instructions`, as Agno does."""
     add_instructions: bool = True
+    strict: bool = False
+    """Ask the model for arguments that fit the schema exactly (`definition`)."""
     show_result: bool = False
     """The result is also part of the run's answer, streamed as content (Agno's `show_result`)."""
     cache_results: bool = False
@@ -68,8 +70,17 @@ class Function(BaseModel):
         return function
 
     def definition(self) -> dict[str, Any]:
-        """The provider-neutral tool definition models receive."""
-        return {"name": self.name, "description": self.description, "parameters": self.parameters}
+        """The provider-neutral tool definition models receive; a strict one has every parameter
+        required and no others allowed (OpenAI's strict function calling, as Agno asks for it)."""
+        if not self.strict:
+            return {"name": self.name, "description": self.description, "parameters": self.parameters}
+        properties = {
+            name: {key: value for key, value in schema.items() if key != "default"}  # (strict mode has none)
+            for name, schema in self.parameters.get("properties", {}).items()
+        }
+        parameters = {**self.parameters, "properties": properties, "required": list(properties)}
+        parameters["additionalProperties"] = False
+        return {"name": self.name, "description": self.description, "parameters": parameters, "strict": True}
 
     def parse_arguments(self, arguments: str) -> dict[str, Any]:
         """Validate the model's JSON arguments; raise `ToolArgumentsError` naming the problem."""
@@ -133,7 +144,7 @@ class Function(BaseModel):
 
 
 AGNO_TOOL_OPTIONS = frozenset({
-    "title", "annotations", "strict", "requires_confirmation", "requires_user_input",
+    "title", "annotations", "requires_confirmation", "requires_user_input",
     "user_input_fields", "external_execution", "external_execution_silent", "pre_hook", "post_hook",
     "tool_hooks",
 })  # fmt: skip
@@ -152,11 +163,12 @@ def tool(
     cache_results: bool = False,
     cache_dir: str | None = None,
     cache_ttl: float = 3600,
+    strict: bool = False,
     **agno_options: Any,
 ) -> Any:
     """Agno's `@tool` decorator, bare or with options: `name`, `description` (else the docstring's
     summary), `stop_after_tool_call`, `instructions` / `add_instructions`, `show_result`, `cache_results`
-    (`cache_dir`, `cache_ttl`)."""
+    (`cache_dir`, `cache_ttl`), `strict`."""
     if agno_options:
         option = next(iter(agno_options))
         if option in AGNO_TOOL_OPTIONS:
@@ -170,6 +182,7 @@ def tool(
         function.instructions = instructions
         function.add_instructions = add_instructions
         function.show_result = show_result
+        function.strict = strict
         function.cache_results, function.cache_dir, function.cache_ttl = cache_results, cache_dir, cache_ttl
         return function
 

@@ -186,3 +186,26 @@ def test_cache_results_answers_a_repeated_call_from_the_cache(
 
     assert script(agno()) is True
     assert script(kern()) is True
+
+
+def test_a_strict_tool_is_offered_as_agno_offers_it(ray_session: None, server: ModelServer) -> None:
+    def script(fw: Framework) -> tuple[Any, ...]:
+        server.clear_requests()
+
+        @tools_api(fw).tool(strict=True)
+        def find(topic: str, limit: int = 3) -> str:
+            """Find things.
+
+            Args:
+                topic: The topic.
+                limit: How many.
+            """
+            return f"{limit} on {topic}"
+
+        fw.Agent(id="example", name="Finder", model=fw.model(server, reply_words=2), tools=[find]).run("Find")
+        offered = server.requests[0].body["tools"][0]
+        return offered["parameters"], offered.get("strict")
+
+    expected = script(agno())
+    assert expected[1] is True and expected[0]["required"] == ["topic", "limit"]
+    assert script(kern()) == expected

@@ -40,7 +40,7 @@ def to_responses_tools(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "name": tool["name"],
             "description": tool.get("description", ""),
             "parameters": tool["parameters"],
-            "strict": False,
+            "strict": bool(tool.get("strict")),
         }
         for tool in tools
     ]
@@ -81,6 +81,7 @@ def to_chat_tools(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "name": tool["name"],
                 "description": tool.get("description", ""),
                 "parameters": tool["parameters"],
+                **({"strict": True} if tool.get("strict") else {}),
             },
         }
         for tool in tools
