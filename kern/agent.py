@@ -108,6 +108,7 @@ class Agent(Component):
             id=id or slugify(name),
             name=name,
             model=model or OpenAIResponses(),
+            model_given=model is not None,
             description=description,
             instructions=instructions,
             tools=functions,

@@ -44,6 +44,8 @@ class ComponentSpec(BaseModel):
     id: str
     name: str
     model: Model
+    model_given: bool = True
+    """False when built without a model: a team gives such a member its own (as Agno does)."""
     description: str | None = None
     instructions: str | list[str] | Callable[..., str | list[str]] | None = None
     """Text, a list of texts, or a callable that returns either (called where the run runs, with the

@@ -121,11 +121,12 @@ class Team(Component):
             id=id or slugify(name),
             name=name,
             model=model or OpenAIResponses(),
+            model_given=model is not None,
             description=description,
             instructions=instructions,
             tools=functions,
             tool_instructions=tool_instructions,
-            members=[with_db(member.spec, db) for member in members],
+            members=[as_member(member.spec, db, model) for member in members],
             respond_directly=chosen is TeamMode.route,
             delegate_to_all_members=chosen is TeamMode.broadcast,
             stream_member_events=stream_member_events,
@@ -192,11 +193,16 @@ def _mode(mode: TeamMode | str | None, respond_directly: bool, delegate_to_all_m
         raise ValueError(f"Team(mode={mode!r}) is not a team mode; choose one of {known}") from None
 
 
-def with_db(spec: AgentSpec | TeamSpec, db: BaseDb | None) -> AgentSpec | TeamSpec:
-    """A member's spec that stores its runs in the team's db unless it has its own."""
-    if db is None or spec.db is not None:
-        return spec
-    update: dict[str, Any] = {"db": db}
+def as_member(spec: AgentSpec | TeamSpec, db: BaseDb | None, model: Model | None) -> AgentSpec | TeamSpec:
+    """A member's spec in its team: it stores its runs in the team's db unless it has its own, and uses
+    the team's model if it was built without one (and so do its own members, for a team)."""
+    update: dict[str, Any] = {}
+    if db is not None and spec.db is None:
+        update["db"] = db
+    if model is not None and not spec.model_given:
+        update["model"] = model
     if isinstance(spec, TeamSpec):
-        update["members"] = [with_db(member, db) for member in spec.members]
-    return spec.model_copy(update=update)
+        update["members"] = [
+            as_member(member, db, update.get("model", spec.model)) for member in spec.members
+        ]
+    return spec.model_copy(update=update) if update else spec

@@ -133,3 +133,16 @@ def test_an_unknown_member_is_answered_as_agno_answers(ray_session: None, server
         f"the list of members:\n\n{roster}"
     )
     assert not output.member_responses and not member_inputs(server)
+
+
+def test_a_member_built_without_a_model_uses_the_teams(ray_session: None, server: ModelServer) -> None:
+    def script(fw: Framework) -> tuple[Any, ...]:
+        server.clear_requests()
+        writer = fw.Agent(id="example", name="Writer")
+        team = fw.Team(name="Desk", members=[writer], model=fw.model(server, reply_words=3))
+        output = team.run("Write")
+        return output.status, [m.status for m in output.member_responses], len(server.requests)
+
+    expected = script(agno())
+    assert expected[1] == ["COMPLETED"]
+    assert script(kern()) == expected
