@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 from kern.messages import Message, ToolCall
 from kern.models.base import NO_OPTIONS, CallOptions, ModelError, ModelResponse, TextDelta
-from kern.models.openai.client import OpenAIModel
+from kern.models.openai.client import AGNO_MODEL_DEFAULTS, OpenAIModel
 from kern.models.openai.converters import chat_format, to_chat_messages, to_chat_tools
 
 CHAT_PARAMETERS = (
@@ -19,13 +19,8 @@ CHAT_PARAMETERS = (
 
 
 AGNO_DEFAULTS: dict[str, Any] = {
-    "provider": "OpenAI", "supports_native_structured_outputs": True,
-    "supports_json_schema_outputs": False, "system_prompt": None, "instructions": None,
-    "tool_message_role": "tool", "assistant_message_role": "assistant", "cache_response": False,
-    "cache_ttl": None, "cache_dir": None, "retries": 0, "delay_between_retries": 1,
-    "exponential_backoff": False, "retry_with_guidance": True, "retry_with_guidance_limit": 1,
-    "collect_metrics_on_completion": False, "modalities": None, "audio": None, "role_map": None,
-    "http_client": None, "client": None, "async_client": None,
+    **AGNO_MODEL_DEFAULTS, "collect_metrics_on_completion": False, "modalities": None, "audio": None,
+    "role_map": None, "http_client": None, "client": None, "async_client": None,
 }  # fmt: skip
 """Agno 3.1.10's `OpenAIChat` options kern does not take, with their defaults (see `OpenAIModel`)."""
 

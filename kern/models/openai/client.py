@@ -32,6 +32,17 @@ UNPICKLABLE = {
 """Agno's options that hand kern a live object, and why kern cannot take it."""
 
 
+AGNO_MODEL_DEFAULTS: dict[str, Any] = {
+    "provider": "OpenAI", "supports_native_structured_outputs": True,
+    "supports_json_schema_outputs": False, "system_prompt": None, "instructions": None,
+    "tool_message_role": "tool", "assistant_message_role": "assistant", "cache_response": False,
+    "cache_ttl": None, "cache_dir": None, "retries": 0, "delay_between_retries": 1,
+    "exponential_backoff": False, "retry_with_guidance": True, "retry_with_guidance_limit": 1,
+}  # fmt: skip
+"""Options of Agno 3.1.10's OpenAI models that kern does not take, with their defaults: an explicit
+default is accepted, any other value refused by name (each model adds its own, `AGNO_DEFAULTS`)."""
+
+
 class OpenAIModel(Model):
     """Settings common to `OpenAIResponses` and `OpenAIChat`.
 

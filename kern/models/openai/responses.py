@@ -13,7 +13,7 @@ from pydantic import Field
 
 from kern.messages import Message, ToolCall
 from kern.models.base import NO_OPTIONS, CallOptions, ModelError, ModelResponse, TextDelta
-from kern.models.openai.client import OpenAIModel
+from kern.models.openai.client import AGNO_MODEL_DEFAULTS, OpenAIModel
 from kern.models.openai.converters import (
     responses_format,
     responses_tool_choice,
@@ -41,11 +41,7 @@ REASONING_MODELS = ("o3", "o4-mini", "gpt-5", "gpt-6")
 """Model ids Agno treats as reasoning models (their requests say `store`)."""
 
 AGNO_DEFAULTS: dict[str, Any] = {
-    "provider": "OpenAI", "supports_native_structured_outputs": True,
-    "supports_json_schema_outputs": False, "system_prompt": None, "instructions": None,
-    "tool_message_role": "tool", "assistant_message_role": "assistant", "cache_response": False,
-    "cache_ttl": None, "cache_dir": None, "retries": 0, "delay_between_retries": 1,
-    "exponential_backoff": False, "retry_with_guidance": True, "retry_with_guidance_limit": 1,
+    **AGNO_MODEL_DEFAULTS,
     "vector_store_name": "knowledge_base", "http_client": None, "client": None, "async_client": None,
     "role_map": {"system": "developer", "user": "user", "assistant": "assistant", "tool": "tool"},
 }  # fmt: skip
