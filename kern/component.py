@@ -196,7 +196,9 @@ class Component:
         )  # fmt: skip
         if not streaming:
             return client.run_to_completion(self._replicas(), self.spec, request)
-        events = with_output(client.stream_run(self._replicas(), self.spec, request), request)
+        events = client.stream_run(self._replicas(), self.spec, request)
+        if request.yield_run_output:
+            events = with_output(events, request.run_id)
         return plain(events, request.run_id) if self._plain(stream_events) else events
 
     def _streaming(self, stream: bool | None) -> bool:
@@ -425,13 +427,13 @@ class Component:
         return bool(await client.acancel_run(run_id))
 
 
-def with_output(events: Iterator[BaseRunEvent], request: RunRequest) -> Iterator[BaseRunEvent]:
+def with_output(events: Iterator[BaseRunEvent], run_id: str) -> Iterator[BaseRunEvent]:
     """The run's events, and with `yield_run_output` its `RunOutput` after its terminal event (Agno's).
     Leaving early closes `events`, which cancels the run."""
     try:
         for event in events:
             yield event
-            if request.yield_run_output and event.run_id == request.run_id and event.run_output is not None:
+            if event.run_id == run_id and event.run_output is not None:
                 yield event.run_output
     finally:
         close = getattr(events, "close", None)

@@ -9,7 +9,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any, get_type_hints
 
-from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, create_model
 
 from kern.agno_options import not_supported
 from kern.run.context import RunContext
@@ -44,8 +44,8 @@ class Function(BaseModel):
     """Keep results on disk for `cache_ttl` seconds, by caller and arguments (`kern.tools.cache`)."""
     cache_dir: str | None = None
     cache_ttl: float = 3600
-    injects: bool = False
-    """The function declares parameters kern fills in rather than the model (`_injected`)."""
+    injected: dict[str, str] = Field(default_factory=dict)
+    """Parameters kern fills in rather than the model, by what they get (`_injected`)."""
     _arguments_model: type[BaseModel] | None = PrivateAttr(default=None)
 
     @classmethod
@@ -64,7 +64,7 @@ class Function(BaseModel):
             description=summary,
             parameters=schema,
             entrypoint=fn,
-            injects=bool(_injected(fn)),
+            injected=_injected(fn),
         )
         function._arguments_model = arguments_model
         return function
@@ -109,12 +109,9 @@ class Function(BaseModel):
         `tool_hooks`: each is called as `hook(function_name=, function_call=, arguments=)` and returns the
         result; sync tools only). Async tools are awaited (and cancelled with the run); sync tools run on
         one of the process's tool threads (`kern.tools.threads`), which a cancelled run leaves to finish."""
-        if self.injects:
+        if self.injected:
             given = {"run_context": context, "agent": component, "team": component}
-            arguments = {
-                **arguments,
-                **{name: given[role] for name, role in _injected(self.entrypoint).items()},
-            }
+            arguments = {**arguments, **{name: given[role] for name, role in self.injected.items()}}
         path = cache_file(self.cache_dir, self.name, arguments) if self.cache_results else None
         if path is not None and (kept := cached(path, self.cache_ttl)) is not None:
             return kept
