@@ -6,7 +6,7 @@ import functools
 import inspect
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, get_type_hints
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, create_model
@@ -107,7 +107,7 @@ class Function(BaseModel):
         """Run the tool, given `context` as its `run_context` and `component` (the agent's or team's spec)
         as its `agent` / `team` if it asks for them, through `hooks` (Agno's
         `tool_hooks`: each is called as `hook(function_name=, function_call=, arguments=)` and returns the
-        result; sync tools only). Async tools are awaited (and cancelled with the run); sync tools run on
+        result; `_run`). Async tools are awaited (and cancelled with the run); sync tools run on
         one of the process's tool threads (`kern.tools.threads`), which a cancelled run leaves to finish."""
         if self.injected:
             given = {"run_context": context, "agent": component, "team": component}
@@ -121,18 +121,26 @@ class Function(BaseModel):
         return result
 
     async def _run(self, arguments: dict[str, Any], hooks: Sequence[Callable[..., Any]]) -> str:
-        if inspect.iscoroutinefunction(self.entrypoint):
-            if hooks:
-                raise NotImplementedError(
-                    f"tool_hooks around the async tool {self.name} are not supported yet"
-                )
-            result = await self.entrypoint(**arguments)
-        else:
+        """A sync tool with sync hooks runs, hooks and all, on a tool thread (a hook's `function_call`
+        returns the result). An async tool, or any async hook, makes the chain async, as in Agno's
+        `arun`: `function_call` returns an awaitable, which an async hook awaits and a sync hook may
+        return as it is; a sync tool inside it still runs on a tool thread."""
+        if not any(map(inspect.iscoroutinefunction, [self.entrypoint, *hooks])):
             call: Callable[..., Any] = self.entrypoint
             for hook in reversed(hooks):
                 call = functools.partial(_through_hook, hook, self.name, call)
             result = await tool_threads().run(self.name, functools.partial(call, **arguments))
+        else:
+            acall: Callable[..., Awaitable[Any]] = self._entrypoint_awaited
+            for hook in reversed(hooks):
+                acall = functools.partial(_through_async_hook, hook, self.name, acall)
+            result = await acall(**arguments)
         return result if isinstance(result, str) else json.dumps(result, default=str)
+
+    async def _entrypoint_awaited(self, **arguments: Any) -> Any:
+        if inspect.iscoroutinefunction(self.entrypoint):
+            return await self.entrypoint(**arguments)
+        return await tool_threads().run(self.name, functools.partial(self.entrypoint, **arguments))
 
     def __getstate__(self) -> dict[Any, Any]:
         state = super().__getstate__()
@@ -191,6 +199,14 @@ def _through_hook(hook: Callable[..., Any], name: str, call: Callable[..., Any],
     offered = {"function_name": name, "function_call": call, "arguments": arguments}
     parameters = inspect.signature(hook).parameters
     return hook(**{key: value for key, value in offered.items() if key in parameters})
+
+
+async def _through_async_hook(
+    hook: Callable[..., Any], name: str, call: Callable[..., Awaitable[Any]], **arguments: Any
+) -> Any:
+    """One hook (sync or async) around the awaitable `call`: what it returns, awaited if need be."""
+    result = _through_hook(hook, name, call, **arguments)
+    return await result if inspect.isawaitable(result) else result
 
 
 def _injected(fn: Callable[..., Any]) -> dict[str, str]:

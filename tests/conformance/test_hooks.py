@@ -5,6 +5,7 @@ input or refuse it, post-hooks see and may change the output, tool hooks wrap ea
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -129,6 +130,81 @@ def test_tool_hooks_wrap_each_tool_call(ray_session: None, server: ModelServer) 
     expected = script(agno())
     assert expected == [("look_up", "[look_up] notes on example")]
     assert script(kern()) == expected
+
+
+def async_lookup() -> Any:
+    async def look_up(topic: str) -> str:
+        """Look a topic up.
+
+        Args:
+            topic: The topic.
+        """
+        await asyncio.sleep(0)
+        return f"notes on {topic}"
+
+    return look_up
+
+
+async def async_bracket(function_name: str, function_call: Any, arguments: dict[str, Any]) -> Any:
+    return f"[{function_name}] {await function_call(**arguments)}"
+
+
+def shouting(function_name: str, function_call: Any, arguments: dict[str, Any]) -> Any:
+    """A sync hook in an async chain: `function_call` gives an awaitable, handed back wrapped."""
+
+    async def shout() -> str:
+        return str(await function_call(**arguments)).upper()
+
+    return shout()
+
+
+@pytest.mark.parametrize(
+    ("tool_kind", "hook"), [("async", async_bracket), ("sync", async_bracket), ("async", shouting)]
+)
+def test_tool_hooks_around_async_tools_and_async_hooks(
+    ray_session: None, server: ModelServer, tool_kind: str, hook: Any
+) -> None:
+    """An async tool or an async hook makes the chain async (Agno's under `arun`; kern's under `run`
+    too): `function_call` gives an awaitable, which an async hook awaits and a sync hook may return."""
+
+    def script(fw: Framework) -> list[Any]:
+        tool = async_lookup() if tool_kind == "async" else lookup(fw)
+        agent = fw.Agent(id="example", name="Hooked", model=fw.model(server, reply_words=3), tools=[tool],
+                         tool_hooks=[hook])  # fmt: skip
+        output = asyncio.run(agent.arun("Research"))
+        return [(t.tool_name, t.result) for t in output.tools]
+
+    expected = script(agno())
+    assert expected[0][1] in ("[look_up] notes on example", "NOTES ON EXAMPLE")
+    assert script(kern()) == expected
+
+
+def test_a_teams_tool_hooks_wrap_its_delegation(ray_session: None, server: ModelServer) -> None:
+    """kern only: Agno's `run` skips an async hook, and its `arun` hands the hook an async generator
+    where the member's answer should be (docs/agno-differences.md)."""
+    fw = kern()
+    member = fw.Agent(id="example", name="Writer", model=fw.model(server, reply_words=3))
+    team = fw.Team(
+        name="Desk", members=[member], model=fw.model(server, reply_words=3), tool_hooks=[async_bracket]
+    )
+    output = team.run("Write")
+    answer = output.member_responses[0].content
+    assert [(t.tool_name, t.result) for t in output.tools] == [
+        ("delegate_task_to_member", f"[delegate_task_to_member] {answer}")
+    ]
+
+
+@pytest.mark.parametrize("tool_kind", ["sync", "async"])
+def test_a_hook_may_change_the_arguments(ray_session: None, server: ModelServer, tool_kind: str) -> None:
+    """kern only: Agno runs the tool with the original arguments whatever the hook passes on."""
+
+    def to_dragons(function_call: Any, arguments: dict[str, Any]) -> Any:
+        return function_call(**{**arguments, "topic": "dragons"})
+
+    tool = async_lookup() if tool_kind == "async" else lookup(kern())
+    agent = kern().Agent(name="Hooked", model=kern().model(server, reply_words=3), tools=[tool],
+                         tool_hooks=[to_dragons])  # fmt: skip
+    assert [t.result for t in agent.run("Research").tools] == ["notes on dragons"]
 
 
 @pytest.mark.parametrize("limit", [0, 1])
