@@ -20,6 +20,7 @@ from kern.engine.team_prompt import roster
 from kern.messages import Message
 from kern.run.agent import RunOutput
 from kern.run.base import RunStatus
+from kern.run.tasks import TaskData
 from kern.specs import TeamSpec
 from kern.tools import Function
 
@@ -116,6 +117,15 @@ class TaskList:
     def _has_failed_dependency(self, task: Task) -> bool:
         return any(getattr(self.get(each), "status", None) == "failed" for each in task.dependencies)
 
+    def state(self) -> dict[str, Any]:
+        """The list as a `TeamTaskStateUpdated` event carries it."""
+        return {
+            "task_summary": self.summary(),
+            "goal_complete": self.goal_complete,
+            "tasks": [TaskData.model_validate(asdict(task)) for task in self.tasks],
+            "completion_summary": self.completion_summary,
+        }
+
     def summary(self) -> str:
         """The list as the leader is shown it."""
         if not self.tasks:
@@ -147,6 +157,8 @@ async def run_tasks(ctx: RunState, delegation: Delegation) -> None:
     ctx.tools = [*ctx.tools, *TaskTools(TaskList.load(state), state, delegation).functions()]
     idle_turns = 0
     for iteration in range(team.max_iterations):
+        turn: dict[str, Any] = {"iteration": iteration + 1, "max_iterations": team.max_iterations}
+        ctx.emit("task_iteration_started", **turn)
         calls_before = len(ctx.tool_executions)
         if iteration > 0:
             shown = f"<current_task_state>\n{TaskList.load(state).summary()}\n</current_task_state>"
@@ -154,6 +166,8 @@ async def run_tasks(ctx: RunState, delegation: Delegation) -> None:
         await model_loop(ctx)
         # As in Agno, the list is read back from the session state (its blocked tasks recomputed).
         tasks = TaskList.load(state)
+        ctx.emit("task_state_updated", **tasks.state())
+        ctx.emit("task_iteration_completed", **turn, task_summary=tasks.summary())
         if tasks.goal_complete or tasks.all_completed():
             return
         # With no tasks, the second turn in a row that calls no tool is the answer.
@@ -169,6 +183,7 @@ class TaskTools:
     def __init__(self, tasks: TaskList, state: dict[str, Any], delegation: Delegation) -> None:
         self.tasks, self.state, self.delegation = tasks, state, delegation
         self.team = delegation.team
+        self.ctx = delegation.ctx
 
     def functions(self) -> list[Function]:
         task_id, member_ids = _text("The ID of the task."), [member.id for member in self.team.members]
@@ -218,6 +233,10 @@ class TaskTools:
         task = Task(title=title, description=description, assignee=assignee, dependencies=depends_on or [])
         self.tasks.tasks.append(task)
         self._save(refresh=True)
+        self.ctx.emit(
+            "task_created", task_id=task.id, title=task.title, description=task.description,
+            assignee=task.assignee, status=task.status, dependencies=task.dependencies,
+        )  # fmt: skip
         return f"Task created: [{task.id}] {task.title} (status: {task.status})"
 
     async def update_task_status(self, task_id: str, status: str, result: str | None = None) -> str:
@@ -231,9 +250,11 @@ class TaskTools:
         task = self.tasks.get(task_id)
         if task is None:
             return f"Task with ID '{task_id}' not found."
+        previous = task.status
         task.status = status
         task.result = result if result is not None else task.result
         self._save(refresh=True)
+        self._updated(task, previous, ended=status in ("completed", "failed"))
         return f"Task [{task.id}] '{task.title}' updated to {task.status}."
 
     async def list_tasks(self) -> str:
@@ -260,8 +281,10 @@ class TaskTools:
             return f"Task [{task_id}] is {task.status} and cannot be executed."
         if member_id not in {member.id for member in self.team.members}:
             return f"Member with ID {member_id} not found. Available members:\n{roster(self.team)}"
+        previous = task.status
         task.status, task.assignee = "in_progress", member_id
         self._save()
+        self._updated(task, previous)
         output = await self._run(task)
         return self._outcome(task, output)
 
@@ -280,9 +303,12 @@ class TaskTools:
             chosen.append(task)
         if not chosen:
             return "No valid tasks to execute."
+        previous = [task.status for task in chosen]
         for task in chosen:
             task.status = "in_progress"
         self._save()
+        for task, status in zip(chosen, previous, strict=True):
+            self._updated(task, status)
         outputs = await gather_all(*(self._run(task) for task in chosen))
         return "\n".join(self._outcome(task, output) for task, output in zip(chosen, outputs, strict=True))
 
@@ -298,15 +324,23 @@ class TaskTools:
         """Record what the member's run did to the task; what the leader is told."""
         if output.status is not RunStatus.completed:
             task.status, task.result = "failed", output.error or str(output.content or "") or "Task failed"
-            self._save()
-            return f"Task [{task.id}] failed: {task.result}"
-        if output.content:
+            told = f"Task [{task.id}] failed: {task.result}"
+        elif output.content:
             task.status, task.result = "completed", str(output.content)
-            self._save()
-            return f"Task [{task.id}] completed. Result: {task.result}"
-        task.status, task.result = "completed", "No content returned"
+            told = f"Task [{task.id}] completed. Result: {task.result}"
+        else:
+            task.status, task.result = "completed", "No content returned"
+            told = f"Task [{task.id}] completed with no content."
         self._save()
-        return f"Task [{task.id}] completed with no content."
+        self._updated(task, "in_progress", ended=True)
+        return told
+
+    def _updated(self, task: Task, previous: str, *, ended: bool = False) -> None:
+        """A `TeamTaskUpdated` event: the task's result only once it has ended (as in Agno)."""
+        self.ctx.emit(
+            "task_updated", task_id=task.id, title=task.title, status=task.status, previous_status=previous,
+            result=task.result if ended else None, assignee=task.assignee,
+        )  # fmt: skip
 
 
 def _text(description: str) -> dict[str, Any]:

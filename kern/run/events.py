@@ -28,28 +28,42 @@ from kern.run.base import (
     ToolPayload,
 )
 from kern.run.names import RunEvent, TeamRunEvent
+from kern.run.tasks import (
+    TaskCreatedPayload,
+    TaskIterationCompletedPayload,
+    TaskIterationPayload,
+    TaskStatePayload,
+    TaskUpdatedPayload,
+)
 
 EventKind = Literal[
     "started", "content", "content_completed", "completed", "error", "cancelled",
     "tool_started", "tool_completed", "tool_error", "pre_hook_started", "pre_hook_completed",
     "post_hook_started", "post_hook_completed", "model_request_started", "model_request_completed",
+    "task_iteration_started", "task_iteration_completed", "task_state_updated", "task_created",
+    "task_updated",
 ]  # fmt: skip
 """What an event means, whoever emits it."""
 
 
 @dataclass(frozen=True)
 class EventRow:
-    """One event: its kind, its agent name (the team's is derived), its fields and what it means."""
+    """One event: its kind, its agent name (the team's is derived), its fields and what it means. An
+    event named by its `TeamRunEvent` is a team's only."""
 
     kind: EventKind
-    name: RunEvent
+    name: RunEvent | TeamRunEvent
     fields: type[BaseModel] | None
     doc: str
     terminal: bool = False
 
     @property
+    def team_only(self) -> bool:
+        return isinstance(self.name, TeamRunEvent)
+
+    @property
     def team_name(self) -> TeamRunEvent:
-        return TeamRunEvent[self.name.name]
+        return self.name if isinstance(self.name, TeamRunEvent) else TeamRunEvent[self.name.name]
 
 
 EVENTS: tuple[EventRow, ...] = (
@@ -74,6 +88,16 @@ EVENTS: tuple[EventRow, ...] = (
              "A model call began."),
     EventRow("model_request_completed", RunEvent.model_request_completed, ModelRequestCompletedPayload,
              "A model call ended, with its usage."),
+    EventRow("task_iteration_started", TeamRunEvent.task_iteration_started, TaskIterationPayload,
+             "Tasks mode: a turn of the leader over the task list began."),
+    EventRow("task_iteration_completed", TeamRunEvent.task_iteration_completed,
+             TaskIterationCompletedPayload, "Tasks mode: a turn of the leader ended."),
+    EventRow("task_state_updated", TeamRunEvent.task_state_updated, TaskStatePayload,
+             "Tasks mode: the whole task list, after each turn of the leader."),
+    EventRow("task_created", TeamRunEvent.task_created, TaskCreatedPayload,
+             "Tasks mode: a task was created."),
+    EventRow("task_updated", TeamRunEvent.task_updated, TaskUpdatedPayload,
+             "Tasks mode: a task's status changed."),
 )  # fmt: skip
 
 
@@ -88,7 +112,7 @@ def _event_class(name: str, base: type[BaseRunEvent], row: EventRow) -> type[Bas
 
 
 AGENT_EVENTS: dict[EventKind, type[BaseRunEvent]] = {
-    row.kind: _event_class(row.name, AgentEventBase, row) for row in EVENTS
+    row.kind: _event_class(row.name, AgentEventBase, row) for row in EVENTS if not row.team_only
 }
 """The agent form of each event."""
 TEAM_EVENTS: dict[EventKind, type[BaseRunEvent]] = {
@@ -109,7 +133,8 @@ TERMINAL_EVENTS = frozenset(name for row in EVENTS if row.terminal for name in (
 STARTED_EVENTS = frozenset({RunEvent.run_started, TeamRunEvent.run_started})
 CONTENT_EVENTS = frozenset({RunEvent.run_content, TeamRunEvent.run_content})
 
-assert {row.name for row in EVENTS} == set(RunEvent), "every RunEvent needs a row in EVENTS"
+assert {row.team_name for row in EVENTS} == set(TeamRunEvent), "every TeamRunEvent needs a row in EVENTS"
+assert {row.name for row in EVENTS if not row.team_only} == set(RunEvent), "every RunEvent needs a row"
 
 
 def forms(is_team: bool) -> dict[EventKind, type[BaseRunEvent]]:

@@ -27,7 +27,8 @@ class RunEvent(StrEnum):
 
 
 class TeamRunEvent(StrEnum):
-    """Names of the events a team run emits (members' events keep their `RunEvent` names)."""
+    """Names of the events a team run emits (members' events keep their `RunEvent` names); the `task_`
+    events are a team's only (tasks mode)."""
 
     run_started = "TeamRunStarted"
     run_content = "TeamRunContent"
@@ -44,3 +45,8 @@ class TeamRunEvent(StrEnum):
     post_hook_completed = "TeamPostHookCompleted"
     model_request_started = "TeamModelRequestStarted"
     model_request_completed = "TeamModelRequestCompleted"
+    task_iteration_started = "TeamTaskIterationStarted"
+    task_iteration_completed = "TeamTaskIterationCompleted"
+    task_state_updated = "TeamTaskStateUpdated"
+    task_created = "TeamTaskCreated"
+    task_updated = "TeamTaskUpdated"

@@ -85,6 +85,42 @@ def test_a_tasks_team_works_as_on_agno(ray_session: None, server: ModelServer, c
     assert same_ids(run_tasks(kern(), server, case)) == same_ids(expected)
 
 
+TASK_EVENT_FIELDS = {
+    "TeamTaskIterationStarted": ("iteration", "max_iterations"),
+    "TeamTaskIterationCompleted": ("iteration", "max_iterations", "task_summary"),
+    "TeamTaskStateUpdated": ("task_summary", "goal_complete", "tasks", "completion_summary"),
+    "TeamTaskCreated": ("task_id", "title", "description", "assignee", "status", "dependencies"),
+    "TeamTaskUpdated": ("task_id", "title", "status", "previous_status", "result", "assignee"),
+}
+
+
+def task_events(fw: Framework, server: ModelServer, case: str) -> list[Any]:
+    """The team's task events of a streamed run, with the fields Agno gives them."""
+    text, turns, seeded = CASES[case]
+    members = [fw.Agent(name="Writer", id="example", model=fw.model(server, reply_words=3))]
+    team = fw.Team(
+        name="Desk", members=members, model=fw.model(server, reply_words=4),
+        mode=import_module(f"{fw.name}.team").TeamMode.tasks, max_iterations=turns,
+        session_state={"_team_tasks": {"tasks": seeded}},
+    )  # fmt: skip
+    seen = []
+    for event in team.run(text, stream=True, stream_events=True):
+        name = str(getattr(event.event, "value", event.event))
+        if name in TASK_EVENT_FIELDS:
+            fields = {key: getattr(event, key) for key in TASK_EVENT_FIELDS[name]}
+            if "tasks" in fields:
+                fields["tasks"] = [task.to_dict() for task in fields["tasks"]]
+            seen.append((name, fields))
+    return seen
+
+
+@pytest.mark.parametrize("case", [case for case, (_, _, seeded) in CASES.items() if case != "one turn only"])
+def test_task_events_are_agnos(ray_session: None, server: ModelServer, case: str) -> None:
+    expected = task_events(agno(), server, case)
+    assert expected[0][0] == "TeamTaskIterationStarted"
+    assert same_ids(task_events(kern(), server, case)) == same_ids(expected)
+
+
 def test_the_task_list_is_shown_as_agno_shows_it() -> None:
     from agno.team.task import TaskList as AgnoTaskList
 
