@@ -59,8 +59,7 @@ AGNO_TEAM_OPTIONS = frozenset(
 
 AGNO_RUN_OPTIONS = frozenset(
     """
-    add_dependencies_to_context add_history_to_context add_session_state_to_context audio debug_mode
-    files images knowledge_filters output_schema run_context videos
+    audio debug_mode files images knowledge_filters output_schema run_context videos
     """.split()
 )
 """What Agno 3.1.10's `run` / `arun` take beyond what kern's do."""

@@ -6,7 +6,7 @@ import asyncio
 import copy
 import threading
 from collections.abc import AsyncGenerator, AsyncIterator, Coroutine, Generator, Iterator
-from typing import Any, Literal, overload
+from typing import Any, Literal, TypedDict, Unpack, cast, overload
 
 from pydantic import BaseModel
 from ray.actor import ActorHandle
@@ -29,6 +29,32 @@ from kern.specs import AgentSpec, RunRequest, TeamSpec, new_id
 
 RunInput = str | BaseModel | dict[str, Any]
 """A run's input: text, or with an `input_schema` a dict, JSON text or an instance of it."""
+
+
+class RunOptions(TypedDict, total=False):
+    """What `run`, `arun` and `print_response` take besides the input and how to stream (Agno's names)."""
+
+    session_id: str | None
+    """The session (else the object's, made on its first run and kept)."""
+    user_id: str | None
+    run_id: str | None
+    """The run's id (else a new one): known before the run starts, so it can be cancelled at once."""
+    session_state: dict[str, Any] | None
+    """Merged over the session's state for this run."""
+    dependencies: dict[str, Any] | None
+    metadata: dict[str, Any] | None
+    add_history_to_context: bool | None
+    add_dependencies_to_context: bool | None
+    add_session_state_to_context: bool | None
+    """For this run, instead of the object's setting (a team passes its own to its members)."""
+    yield_run_output: bool
+    """Streams end with the run's `RunOutput` after its terminal event."""
+
+
+def run_options(call: str, options: dict[str, Any]) -> RunOptions:
+    """`options` as `RunOptions`; an Agno option kern does not take yet, or an unknown one, refused."""
+    refuse(call, {name: value for name, value in options.items() if name not in RunOptions.__annotations__})
+    return cast(RunOptions, options)
 
 
 class Component:
@@ -89,29 +115,12 @@ class Component:
                 self._router = routers[-1]
             return self._router
 
-    def _request(
-        self,
-        input: RunInput,
-        stream: bool,
-        session_id: str | None,
-        user_id: str | None,
-        run_id: str | None,
-        session_state: dict[str, Any] | None = None,
-        dependencies: dict[str, Any] | None = None,
-        metadata: dict[str, Any] | None = None,
-        yield_run_output: bool = False,
-    ) -> RunRequest:
-        return RunRequest(
-            yield_run_output=yield_run_output,
-            session_state=session_state,
-            dependencies=dependencies,
-            metadata=metadata,
-            input=input_text(input, self.spec.input_schema),
-            run_id=run_id or new_id(),
-            session_id=session_id or self._sticky_session_id(),
-            user_id=user_id or self.user_id,
-            stream=stream,
-        )
+    def _request(self, input: RunInput, stream: bool, options: RunOptions) -> RunRequest:
+        given: dict[str, Any] = {**options}
+        given["run_id"] = given.get("run_id") or new_id()
+        given["session_id"] = given.get("session_id") or self._sticky_session_id()
+        given["user_id"] = given.get("user_id") or self.user_id
+        return RunRequest(input=input_text(input, self.spec.input_schema), stream=stream, **given)
 
     def _sticky_session_id(self) -> str:
         """`session_id`, made on the first run that names none and kept, as Agno does: the runs of one
@@ -128,13 +137,7 @@ class Component:
         *,
         stream: Literal[False],
         stream_events: bool | None = None,
-        session_id: str | None = None,
-        user_id: str | None = None,
-        run_id: str | None = None,
-        session_state: dict[str, Any] | None = None,
-        dependencies: dict[str, Any] | None = None,
-        metadata: dict[str, Any] | None = None,
-        yield_run_output: bool = False,
+        **options: Unpack[RunOptions],
     ) -> RunOutput: ...
     @overload
     def run(
@@ -143,13 +146,7 @@ class Component:
         *,
         stream: Literal[True],
         stream_events: bool | None = None,
-        session_id: str | None = None,
-        user_id: str | None = None,
-        run_id: str | None = None,
-        session_state: dict[str, Any] | None = None,
-        dependencies: dict[str, Any] | None = None,
-        metadata: dict[str, Any] | None = None,
-        yield_run_output: bool = False,
+        **options: Unpack[RunOptions],
     ) -> Iterator[BaseRunEvent]: ...
     @overload
     def run(
@@ -158,13 +155,7 @@ class Component:
         *,
         stream: bool | None = None,
         stream_events: bool | None = None,
-        session_id: str | None = None,
-        user_id: str | None = None,
-        run_id: str | None = None,
-        session_state: dict[str, Any] | None = None,
-        dependencies: dict[str, Any] | None = None,
-        metadata: dict[str, Any] | None = None,
-        yield_run_output: bool = False,
+        **options: Unpack[RunOptions],
     ) -> RunOutput | Iterator[BaseRunEvent]: ...
 
     def run(
@@ -173,27 +164,15 @@ class Component:
         *,
         stream: bool | None = None,
         stream_events: bool | None = None,
-        session_id: str | None = None,
-        user_id: str | None = None,
-        run_id: str | None = None,
-        session_state: dict[str, Any] | None = None,
-        dependencies: dict[str, Any] | None = None,
-        metadata: dict[str, Any] | None = None,
-        yield_run_output: bool = False,
-        **agno_options: Any,
+        **options: Any,
     ) -> RunOutput | Iterator[BaseRunEvent]:
         """Run and return the output, or with `stream=True` an iterator of events (every event, or with
         `stream_events=False` Agno's plain stream). Defaults: the object's `stream` and `stream_events`.
 
         Leaving the iterator early (break, close, garbage collection) cancels the run.
         """
-        refuse(f"{type(self).__name__}.run", agno_options)
         streaming = self._streaming(stream)
-        request = self._request(
-            input, streaming, session_id, user_id, run_id,
-            session_state=session_state, dependencies=dependencies, metadata=metadata,
-            yield_run_output=yield_run_output,
-        )  # fmt: skip
+        request = self._request(input, streaming, run_options(f"{type(self).__name__}.run", options))
         if not streaming:
             return client.run_to_completion(self._replicas(), self.spec, request)
         events = client.stream_run(self._replicas(), self.spec, request)
@@ -214,13 +193,7 @@ class Component:
         *,
         stream: Literal[False],
         stream_events: bool | None = None,
-        session_id: str | None = None,
-        user_id: str | None = None,
-        run_id: str | None = None,
-        session_state: dict[str, Any] | None = None,
-        dependencies: dict[str, Any] | None = None,
-        metadata: dict[str, Any] | None = None,
-        yield_run_output: bool = False,
+        **options: Unpack[RunOptions],
     ) -> Coroutine[Any, Any, RunOutput]: ...
     @overload
     def arun(
@@ -229,13 +202,7 @@ class Component:
         *,
         stream: Literal[True],
         stream_events: bool | None = None,
-        session_id: str | None = None,
-        user_id: str | None = None,
-        run_id: str | None = None,
-        session_state: dict[str, Any] | None = None,
-        dependencies: dict[str, Any] | None = None,
-        metadata: dict[str, Any] | None = None,
-        yield_run_output: bool = False,
+        **options: Unpack[RunOptions],
     ) -> EventStream: ...
     @overload
     def arun(
@@ -244,13 +211,7 @@ class Component:
         *,
         stream: bool | None = None,
         stream_events: bool | None = None,
-        session_id: str | None = None,
-        user_id: str | None = None,
-        run_id: str | None = None,
-        session_state: dict[str, Any] | None = None,
-        dependencies: dict[str, Any] | None = None,
-        metadata: dict[str, Any] | None = None,
-        yield_run_output: bool = False,
+        **options: Unpack[RunOptions],
     ) -> Coroutine[Any, Any, RunOutput] | EventStream: ...
 
     def arun(
@@ -259,24 +220,12 @@ class Component:
         *,
         stream: bool | None = None,
         stream_events: bool | None = None,
-        session_id: str | None = None,
-        user_id: str | None = None,
-        run_id: str | None = None,
-        session_state: dict[str, Any] | None = None,
-        dependencies: dict[str, Any] | None = None,
-        metadata: dict[str, Any] | None = None,
-        yield_run_output: bool = False,
-        **agno_options: Any,
+        **options: Any,
     ) -> Coroutine[Any, Any, RunOutput] | EventStream:
         """The async twin of `run`: `await agent.arun(...)` is the output; with `stream=True`,
         `async for event in agent.arun(..., stream=True)` (as in Agno; awaiting it first works too)."""
-        refuse(f"{type(self).__name__}.arun", agno_options)
         streaming = self._streaming(stream)
-        request = self._request(
-            input, streaming, session_id, user_id, run_id,
-            session_state=session_state, dependencies=dependencies, metadata=metadata,
-            yield_run_output=yield_run_output,
-        )  # fmt: skip
+        request = self._request(input, streaming, run_options(f"{type(self).__name__}.arun", options))
         if not streaming:
             return self._arun_to_completion(request)
         events = self._astream(request)
@@ -304,21 +253,13 @@ class Component:
         show_message: bool = True,
         show_members_responses: bool | None = None,
         console: Console | None = None,
-        session_id: str | None = None,
-        user_id: str | None = None,
-        run_id: str | None = None,
-        session_state: dict[str, Any] | None = None,
-        dependencies: dict[str, Any] | None = None,
-        metadata: dict[str, Any] | None = None,
+        **options: Unpack[RunOptions],
     ) -> None:
         """Run and show it in the terminal as Agno does (`kern.printing`): the message, tool calls, member
         responses (teams, with `show_members_responses`) and the response, live while it streams."""
         text = input_text(input, self.spec.input_schema)
         view = view_for(self, text, markdown, show_message, show_members_responses)
-        events = self.run(
-            text, stream=True, stream_events=True, session_id=session_id, user_id=user_id, run_id=run_id,
-            session_state=session_state, dependencies=dependencies, metadata=metadata,
-        )  # fmt: skip
+        events = self.run(text, stream=True, stream_events=True, **options)
         show(events, view, console, stream=self._streaming(stream))
 
     async def aprint_response(
@@ -330,20 +271,12 @@ class Component:
         show_message: bool = True,
         show_members_responses: bool | None = None,
         console: Console | None = None,
-        session_id: str | None = None,
-        user_id: str | None = None,
-        run_id: str | None = None,
-        session_state: dict[str, Any] | None = None,
-        dependencies: dict[str, Any] | None = None,
-        metadata: dict[str, Any] | None = None,
+        **options: Unpack[RunOptions],
     ) -> None:
         """The async twin of `print_response`."""
         text = input_text(input, self.spec.input_schema)
         view = view_for(self, text, markdown, show_message, show_members_responses)
-        events = self.arun(
-            text, stream=True, stream_events=True, session_id=session_id, user_id=user_id, run_id=run_id,
-            session_state=session_state, dependencies=dependencies, metadata=metadata,
-        )  # fmt: skip
+        events = self.arun(text, stream=True, stream_events=True, **options)
         await ashow(events, view, console, stream=self._streaming(stream))
 
     def get_session(self, session_id: str | None = None) -> SessionRecord | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -207,6 +207,21 @@ class RunRequest(BaseModel):
     metadata: dict[str, Any] | None = None
     yield_run_output: bool = False
     """The run's terminal event carries its `RunOutput` (`BaseRunEvent.run_output`)."""
+    add_history_to_context: bool | None = None
+    add_dependencies_to_context: bool | None = None
+    add_session_state_to_context: bool | None = None
+    """This run's choice, over the component's (`for_run`)."""
+
+
+SpecT = TypeVar("SpecT", bound=ComponentSpec)
+RUN_CHOICES = ("add_history_to_context", "add_dependencies_to_context", "add_session_state_to_context")
+"""Options a run may set for itself, over its component's."""
+
+
+def for_run(spec: SpecT, request: RunRequest) -> SpecT:
+    """The spec as `request` runs it: the run's own choices (`RUN_CHOICES`) over the spec's."""
+    chosen = {name: value for name in RUN_CHOICES if (value := getattr(request, name)) is not None}
+    return spec.model_copy(update=chosen) if chosen else spec
 
 
 def run_identity(spec: ComponentSpec, request: RunRequest) -> dict[str, Any]:

@@ -95,8 +95,11 @@ class BaseDb:
         """A run by id (a team run with its members), or None."""
         raise NotImplementedError
 
-    def get_history(self, session_id: str, component_id: str | None, num_runs: int) -> list[AnyRun]:
-        """The last `num_runs` completed top-level runs of that session and component, oldest first.
+    def get_history(
+        self, session_id: str, component_id: str | None, num_runs: int, *, top_level: bool = True
+    ) -> list[AnyRun]:
+        """The last `num_runs` completed runs of that session and component, oldest first: top-level
+        runs, or with `top_level=False` runs at any depth (a member's runs inside its team's).
 
         `component_id=None` takes runs of any component.
         """

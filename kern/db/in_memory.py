@@ -85,8 +85,10 @@ class InMemoryDb(BaseDb):
     def get_run(self, run_id: str) -> AnyRun | None:
         return self._call("get_run", run_id)
 
-    def get_history(self, session_id: str, component_id: str | None, num_runs: int) -> list[AnyRun]:
-        return self._call("get_history", session_id, component_id, num_runs)
+    def get_history(
+        self, session_id: str, component_id: str | None, num_runs: int, *, top_level: bool = True
+    ) -> list[AnyRun]:
+        return self._call("get_history", session_id, component_id, num_runs, top_level=top_level)
 
     def get_session(self, session_id: str) -> SessionRecord | None:
         return self._call("get_session", session_id)

@@ -254,20 +254,20 @@ class SqlDb(BaseDb):
 
         return self._run(read, write=False, what=f"get_run({run_id!r})")
 
-    def get_history(self, session_id: str, component_id: str | None, num_runs: int) -> list[AnyRun]:
+    def get_history(
+        self, session_id: str, component_id: str | None, num_runs: int, *, top_level: bool = True
+    ) -> list[AnyRun]:
         if num_runs <= 0:
             return []
         runs = self._tables.runs
         query = (
             select(runs)
-            .where(
-                runs.c.session_id == session_id,
-                runs.c.parent_run_id.is_(None),
-                runs.c.status == RunStatus.completed.value,
-            )
+            .where(runs.c.session_id == session_id, runs.c.status == RunStatus.completed.value)
             .order_by(runs.c.created_at.desc(), runs.c.run_id.desc())
             .limit(num_runs)
         )
+        if top_level:
+            query = query.where(runs.c.parent_run_id.is_(None))
         if component_id is not None:
             query = query.where(runs.c.component_id == component_id)
 

@@ -10,7 +10,7 @@ from kern.engine.run import Gate, execute_run
 from kern.engine.state import RunState
 from kern.engine.team import MemberRunner, team_body
 from kern.run.agent import RunOutput
-from kern.specs import ComponentSpec, RunRequest, TeamSpec
+from kern.specs import ComponentSpec, RunRequest, TeamSpec, for_run
 
 
 class RunHost:
@@ -32,6 +32,7 @@ class RunHost:
         the task returns the run's record."""
         if request.run_id in self._runs:
             raise ValueError(f"Run {request.run_id!r} is already running")
+        spec = for_run(spec, request)
         ctx = RunState(
             spec=spec, request=request, outbox=outbox, route=request.run_id, tools=list(spec.tools)
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from kern.engine.events import event_after
 from kern.engine.frames import Frame, event_frame, is_terminal_frame
 from kern.run.agent import RunOutput
@@ -22,6 +24,8 @@ class MemberTracker:
         self.error_type = "RunError"
         self.cut_reason = ""
         self.metrics = Metrics()
+        self.session_state: dict[str, Any] | None = None
+        """The member run's session state as its terminal event carries it."""
         self._open: dict[str, BaseRunEvent] = {}
         """The started event of each run in the stream (the member's, its members') that has not ended."""
 
@@ -48,6 +52,7 @@ class MemberTracker:
     def _end(self, event: BaseRunEvent) -> None:
         self.status = getattr(event, "status", RunStatus.error)
         self.metrics = getattr(event, "metrics", self.metrics)
+        self.session_state = getattr(event, "session_state", None)
         if self.status is RunStatus.completed:
             self.content = getattr(event, "content", self.content)
         elif self.status is RunStatus.error:

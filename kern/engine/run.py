@@ -23,6 +23,7 @@ from kern.messages import Message
 from kern.models.base import ModelError
 from kern.run.agent import RunOutput
 from kern.run.base import RunStatus
+from kern.sessions import session_messages
 
 logger = logging.getLogger(__name__)
 
@@ -116,29 +117,33 @@ def _describe(exc: BaseException) -> str:
 
 
 async def _initial_messages(ctx: RunState) -> list[Message]:
-    """System prompt, then earlier turns of the session when history is on, then the new input."""
+    """System prompt, then the messages of earlier runs of the session when history is on (Agno's: tool
+    calls included; for a member, its own earlier runs in its team's session), then the new input."""
     messages: list[Message] = []
     system = ctx.spec.system_prompt(ctx.run_context)
     if system:
         messages.append(Message(role="system", content=system))
     db = ctx.spec.db
-    if db is not None and ctx.spec.add_history_to_context and ctx.request.parent_run_id is None:
+    if db is not None and ctx.spec.add_history_to_context:
         session_id, component_id = ctx.request.session_id, ctx.spec.id
         limit = ctx.spec.num_history_messages
         runs = ctx.spec.num_history_runs if limit is None else limit  # (a run gives at least two messages)
+        # A member's history is its own earlier runs in its team's session (as Agno gives it).
+        top_level = ctx.request.parent_run_id is None
         history = await reader.read(
-            db, lambda d: d.get_history(session_id, component_id, runs), START_WAIT_SECONDS
+            db,
+            lambda d: d.get_history(session_id, component_id, runs, top_level=top_level),
+            START_WAIT_SECONDS,
         )
         earlier = [
-            message
-            for run in history
-            for message in (
-                Message(role="user", content=run.input, from_history=True),
-                Message(role="assistant", content=run.content, from_history=True),
-            )
-            if message.content or message.role == "assistant"  # (an introduction has no input)
+            message.model_copy(update={"from_history": True})
+            for message in session_messages(history, skip_roles=("system",))
         ]
-        messages.extend(earlier if limit is None else earlier[len(earlier) - limit :] if limit else [])
+        if limit is not None:
+            earlier = earlier[-limit:] if limit > 0 else []
+        while earlier and earlier[0].role == "tool":  # (its call was cut off by the limit)
+            earlier.pop(0)
+        messages.extend(earlier)
     messages.append(Message(role="user", content=_user_message(ctx)))
     return messages
 

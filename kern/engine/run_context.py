@@ -25,16 +25,15 @@ STATE_WAIT_SECONDS = 2.0
 
 
 async def open_context(state: RunState) -> RunContext:
-    """The run's context. A member's run shares its team's state as the team run had it; a top-level
-    run starts from the session's stored state, or the component's `session_state` for a new session."""
+    """The run's context. A top-level run starts from the session's stored state, or the component's
+    `session_state` for a new session; a member's run from its own `session_state` with its team's
+    state (as the team run had it) merged over it. The run's own `session_state` is merged last."""
     spec, request = state.spec, state.request
-    session_state: dict[str, Any] = {}
-    if request.parent_run_id is None:
-        stored = None
-        if spec.db is not None:
-            session_id = request.session_id
-            stored = await reader.read(spec.db, lambda d: d.get_session_state(session_id), STATE_WAIT_SECONDS)
-        session_state = copy.deepcopy(stored or spec.session_state or {})
+    stored = None
+    if request.parent_run_id is None and spec.db is not None:
+        session_id = request.session_id
+        stored = await reader.read(spec.db, lambda d: d.get_session_state(session_id), STATE_WAIT_SECONDS)
+    session_state = copy.deepcopy(stored or spec.session_state or {})
     merge(session_state, request.session_state or {})
     if request.user_id:
         session_state["current_user_id"] = request.user_id
@@ -68,6 +67,13 @@ def merge(into: dict[str, Any], updates: Mapping[str, Any]) -> None:
             merge(into[key], value)
         else:
             into[key] = value
+
+
+def merge_changes(into: dict[str, Any], given: Mapping[str, Any], returned: Mapping[str, Any]) -> None:
+    """Merge into a team's state what a member's run changed (or added) in the state it was `given`,
+    as `returned` on its terminal event: only those keys, so members running at once do not undo each
+    other's changes to other keys (of one key, the last to finish wins)."""
+    merge(into, {key: value for key, value in returned.items() if key not in given or given[key] != value})
 
 
 def resolve(text: str, context: RunContext | None) -> str:

@@ -12,7 +12,7 @@ from kern.engine.gather import gather_all
 from kern.engine.loop import model_loop
 from kern.engine.members import MemberTracker
 from kern.engine.run import START_WAIT_SECONDS, RunBody
-from kern.engine.run_context import saved_state
+from kern.engine.run_context import merge_changes, saved_state
 from kern.engine.state import RunState
 from kern.engine.team_prompt import history_text, interactions_text, member_input, roster
 from kern.engine.team_tasks import run_tasks
@@ -235,6 +235,8 @@ async def run_member(
         session_state=saved_state(ctx.run_context),
         dependencies=ctx.run_context.dependencies if ctx.run_context else None,
         metadata=ctx.run_context.metadata if ctx.run_context else None,
+        add_dependencies_to_context=team.add_dependencies_to_context,
+        add_session_state_to_context=team.add_session_state_to_context,
     )
     member = team.member(member_id)
     tracker = MemberTracker(member, request)
@@ -258,6 +260,8 @@ async def run_member(
             ctx.forward(tracker.stand_ins(), urgent=True)
         output = tracker.output()
         ctx.member_responses.append(output)
+        if ctx.run_context is not None and tracker.session_state is not None:
+            merge_changes(ctx.run_context.session_state, request.session_state or {}, tracker.session_state)
     return tracker.tool_result(), output
 
 

@@ -175,3 +175,97 @@ def test_agentic_state_gives_the_model_a_tool_to_update_it(ray_session: None, se
     expected = script(agno())
     assert expected[0] == ["update_session_state"]
     assert script(kern()) == expected
+
+
+def member_requests(server: ModelServer) -> list[dict[str, Any]]:
+    """The member's model requests (the leader's system message lists the team's members)."""
+    bodies = [request.body for request in server.requests]
+    return [b for b in bodies if isinstance(b, dict) and "<team_members>" not in system_message_of(b)]
+
+
+@pytest.mark.parametrize("db", list(DBS))
+def test_a_team_shares_its_state_and_dependencies_with_its_members(
+    ray_session: None, server: ModelServer, tmp_path: Path, db: str
+) -> None:
+    """A member starts from its own state under the team's; what its tools change comes back to the
+    team's state (and is saved with the team's run); the team's `add_dependencies_to_context` and
+    `add_session_state_to_context` apply to its members; a member with `add_history_to_context` is
+    given its own earlier runs in the team's session, tool calls included."""
+
+    def script(fw: Framework) -> list[Any]:
+        RunContext = run_context_class(fw)
+
+        def add_item(run_context: RunContext, item: str) -> str:  # type: ignore[valid-type]
+            """Add an item to the shopping list.
+
+            Args:
+                item: The item to add.
+            """
+            state = run_context.session_state  # type: ignore[attr-defined]
+            state.setdefault("shopping_list", []).append(item)
+            state["seen"] = dict(run_context.dependencies or {})  # type: ignore[attr-defined]
+            return f"Added {item}"
+
+        add_item.__annotations__["run_context"] = RunContext
+        member = fw.Agent(
+            id="example", name="Shopper", model=fw.model(server, reply_words=4), tools=[add_item],
+            session_state={"member_own": 1}, add_history_to_context=True, instructions="Shop for {owner}.",
+        )  # fmt: skip
+        team = fw.Team(
+            name="Desk", members=[member], model=fw.model(server, reply_words=4), db=DBS[db](fw, tmp_path),
+            session_state={"shopping_list": [], "owner": "Ada"}, dependencies={"city": "Lyon"},
+            add_dependencies_to_context=True, add_session_state_to_context=True,
+        )  # fmt: skip
+        seen = []
+        for text in ("Add milk", "Add eggs"):
+            server.clear_requests()
+            output = team.run(text)
+            first = member_requests(server)[0]
+            system = system_message_of(first)
+            items = first["input"]
+            turns = [(i["role"], i["content"]) for i in items if i.get("role") in ("user", "assistant")]
+            # (Agno leaves out the member's own dependencies block when the member has history: kern not.)
+            context = '"city": "Lyon"' in turns[-1][1]
+            turns = [(role, text.split("\n\n<additional context>")[0]) for role, text in turns]
+            seen.append({
+                "state": persistent(output.session_state),
+                "stored": persistent(team.get_session_state()),
+                "member's instructions": system.split("<session_state>")[0],
+                "state shown": "'member_own': 1" in system and "'owner': 'Ada'" in system,
+                "member's turns": turns,
+                "dependencies in its input": context,
+                "tool calls in its history": [i["type"] for i in items if "type" in i and "role" not in i],
+            })  # fmt: skip
+        return seen
+
+    expected = script(agno())
+    assert expected[1]["state"] == {
+        "shopping_list": ["example", "example"], "owner": "Ada", "member_own": 1, "seen": {"city": "Lyon"}
+    }  # fmt: skip
+    assert len(expected[1]["member's turns"]) == 3
+    assert script(kern()) == expected
+
+
+def test_a_run_sets_its_own_context_options(ray_session: None, server: ModelServer, tmp_path: Path) -> None:
+    """`add_history_to_context`, `add_dependencies_to_context`, `add_session_state_to_context` given to
+    `run` apply to that run only."""
+
+    def script(fw: Framework) -> list[Any]:
+        agent = fw.Agent(
+            id="example", name="Greeter", model=fw.model(server, reply_words=3),
+            db=in_memory_db(fw, tmp_path), session_state={"user_name": "Ada"}, dependencies={"city": "Lyon"},
+        )  # fmt: skip
+        seen = []
+        for options in ({}, {"add_history_to_context": True, "add_dependencies_to_context": True,
+                             "add_session_state_to_context": True}, {}):  # fmt: skip
+            server.clear_requests()
+            agent.run("Hello", **options)
+            body = server.requests[-1].body
+            turns = [i["content"] for i in body["input"] if i.get("role") in ("user", "assistant")]
+            shown = "<session_state>" in system_message_of(body)
+            seen.append((len(turns), '"city": "Lyon"' in turns[-1], shown))
+        return seen
+
+    expected = script(agno())
+    assert expected == [(1, False, False), (3, True, True), (1, False, False)]
+    assert script(kern()) == expected
