@@ -238,5 +238,6 @@ def run_identity(spec: ComponentSpec, request: RunRequest) -> dict[str, Any]:
 
 def run_record(spec: ComponentSpec, request: RunRequest, **fields: Any) -> RunOutput:
     """A `RunOutput` (or `TeamRunOutput` for a team) of `spec` running `request`, with `fields` set."""
-    common = {**run_identity(spec, request), "input": request.input, "model": spec.model.id, **fields}
+    model = {"model": spec.model.id, "model_provider": spec.model.provider}
+    common = {**run_identity(spec, request), "input": request.input, **model, **fields}
     return TeamRunOutput(**common) if isinstance(spec, TeamSpec) else RunOutput(**common)

@@ -4,8 +4,6 @@ history of the session begin with it."""
 
 from __future__ import annotations
 
-import time
-
 from kern.db import reader, writer
 from kern.db.base import DatabaseError
 from kern.engine.state import RunState
@@ -24,11 +22,13 @@ async def introduce(state: RunState) -> None:
     if spec.introduction is None or spec.db is None or request.parent_run_id is not None:
         return
     session_id = request.session_id
-    if await reader.read(spec.db, lambda d: d.get_session(session_id), WAIT_SECONDS) is not None:
+    found = await reader.read(spec.db, lambda d: d.get_session(session_id, with_runs=False), WAIT_SECONDS)
+    if found is not None:
         return
     opening = RunRequest(input="", run_id=new_id(), session_id=session_id, user_id=request.user_id)
     record = run_record(
-        spec, opening, content=spec.introduction, status=RunStatus.completed, created_at=time.time() - 1e-3,
+        spec, opening, content=spec.introduction, status=RunStatus.completed,
+        created_at=state.created_at - 1e-3,  # (just before the run it opens)
         messages=[Message(role="assistant", content=spec.introduction)],
     )  # fmt: skip
     saved = await writer.save(spec.db, record, WAIT_SECONDS)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from kern.engine.events import event_after
@@ -24,6 +25,8 @@ class MemberTracker:
         self.error_type = "RunError"
         self.cut_reason = ""
         self.metrics = Metrics()
+        self.created_at = time.time()
+        """When the leader started the member's run: its record's start, if the leader writes it."""
         self.session_state: dict[str, Any] | None = None
         """The member run's session state as its terminal event carries it."""
         self._open: dict[str, BaseRunEvent] = {}
@@ -103,4 +106,5 @@ class MemberTracker:
             status=status,
             error=self.error,
             metrics=self.metrics,
+            created_at=self.created_at,
         )

@@ -58,7 +58,7 @@ async def execute_run(ctx: RunState, body: RunBody, gate: Gate | None = None) ->
     writer keeps the record until the database takes it (kern.db.writer).
     """
     ctx.begun = True
-    ctx.emit("started", model=ctx.spec.model.id)
+    ctx.emit("started", model=ctx.spec.model.id, model_provider=ctx.spec.model.provider)
     status, error, error_type = RunStatus.completed, None, "Error"
     try:
         if ctx.cancel_requested or (gate is not None and not await gate()):

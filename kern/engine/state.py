@@ -43,6 +43,8 @@ class RunState:
     tool_executions: list[ToolExecution] = field(default_factory=list)
     member_responses: list[RunOutput] = field(default_factory=list)
     started_at: float = field(default_factory=time.monotonic)
+    created_at: float = field(default_factory=time.time)
+    """When the run started (Unix time): every snapshot of its record keeps it."""
     begun: bool = False
     """Set when the run's task starts executing."""
     cancel_requested: bool = False
@@ -101,6 +103,7 @@ class RunState:
         return run_record(
             self.spec,
             self.request,
+            created_at=self.created_at,
             content=self.content,
             content_type=self.content_type,
             session_state=saved_state(self.run_context),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 from kern.db import reader
@@ -72,51 +72,25 @@ class Delegation:
     def tools(self) -> list[Function]:
         """`delegate_task_to_member` (`delegate_task_to_members` in broadcast mode), and
         `get_member_information` when the team asks for it."""
-        tools = [self._broadcast_tool() if self.team.mode == "broadcast" else self._delegate_tool()]
-        if self.team.get_member_information_tool:
-            tools.append(_member_information_tool(self.team))
-        return tools
+        return leader_tools(self.team, self._delegate, self._broadcast)
 
-    def _delegate_tool(self) -> Function:
-        async def delegate_task_to_member(member_id: str, task: str) -> str:
-            member = next((m for m in self.team.members if m.id == member_id), None)
-            if member is None:
-                return (
-                    f"Member with ID {member_id} not found in the team or any subteams. Please choose the "
-                    f"correct member from the list of members:\n\n{roster(self.team)}"
-                )
-            result, _ = await self.run(member, task, await self._input(member, task))
-            return result
+    async def _delegate(self, member_id: str, task: str) -> str:
+        member = next((m for m in self.team.members if m.id == member_id), None)
+        if member is None:
+            return (
+                f"Member with ID {member_id} not found in the team or any subteams. Please choose the "
+                f"correct member from the list of members:\n\n{roster(self.team)}"
+            )
+        result, _ = await self.run(member, task, await self._input(member, task))
+        return result
 
-        # kern adds the members' ids as an `enum`: a model cannot name a member that is not there.
-        member_id = {**MEMBER_ID, "enum": [member.id for member in self.team.members]}
-        properties = {"member_id": member_id, "task": DELEGATED_TASK}
-        return Function(
-            name="delegate_task_to_member",
-            description="Use this function to delegate a task to the selected team member.",
-            parameters=_object(properties),
-            entrypoint=delegate_task_to_member,
-            stop_after_call=self.team.mode == "route",
-        )
-
-    def _broadcast_tool(self) -> Function:
-        async def delegate_task_to_members(task: str) -> str:
-            members = self.team.members
-            texts = [await self._input(member, task) for member in members]
-            ran = await gather_all(*(self.run(m, task, text) for m, text in zip(members, texts, strict=True)))
-            # Agno's form, "Agent <name>: <answer>" (Agno runs them together; kern puts a blank line between).
-            answers = (f"Agent {m.name}: {result}" for m, (result, _) in zip(members, ran, strict=True))
-            return "\n\n".join(answers)
-
-        return Function(
-            name="delegate_task_to_members",
-            description=(
-                "Use this function to send one task to every member agent and return their responses.\n"
-                "One call reaches all members; do not call it once per member."
-            ),
-            parameters=_object({"task": BROADCAST_TASK}),
-            entrypoint=delegate_task_to_members,
-        )
+    async def _broadcast(self, task: str) -> str:
+        members = self.team.members
+        texts = [await self._input(member, task) for member in members]
+        ran = await gather_all(*(self.run(m, task, text) for m, text in zip(members, texts, strict=True)))
+        # Agno's form, "Agent <name>: <answer>" (Agno runs them together; kern puts a blank line between).
+        answers = (f"Agent {m.name}: {result}" for m, (result, _) in zip(members, ran, strict=True))
+        return "\n\n".join(answers)
 
     async def _input(self, member: AgentSpec | TeamSpec, task: str) -> str:
         """What `member` is given when the leader delegates `task`."""
@@ -176,6 +150,47 @@ def _object(properties: dict[str, Any]) -> dict[str, Any]:
         "required": list(properties),
         "additionalProperties": False,
     }
+
+
+def leader_tools(
+    team: TeamSpec,
+    delegate: Callable[[str, str], Awaitable[str]] | None = None,
+    broadcast: Callable[[str], Awaitable[str]] | None = None,
+) -> list[Function]:
+    """The delegation tools a team's leader is offered (coordinate, route and broadcast modes), as Agno
+    3.1.10 names, describes and shapes them; without `delegate` / `broadcast`, as definitions only (what
+    `GET /teams` describes)."""
+    if team.mode == "broadcast":
+        tools = [
+            Function(
+                name="delegate_task_to_members",
+                description=(
+                    "Use this function to send one task to every member agent and return their responses.\n"
+                    "One call reaches all members; do not call it once per member."
+                ),
+                parameters=_object({"task": BROADCAST_TASK}),
+                entrypoint=broadcast or _described_only,
+            )
+        ]
+    else:
+        # kern adds the members' ids as an `enum`: a model cannot name a member that is not there.
+        member_id = {**MEMBER_ID, "enum": [member.id for member in team.members]}
+        tools = [
+            Function(
+                name="delegate_task_to_member",
+                description="Use this function to delegate a task to the selected team member.",
+                parameters=_object({"member_id": member_id, "task": DELEGATED_TASK}),
+                entrypoint=delegate or _described_only,
+                stop_after_call=team.mode == "route",
+            )
+        ]
+    if team.get_member_information_tool:
+        tools.append(_member_information_tool(team))
+    return tools
+
+
+async def _described_only(**_: Any) -> str:
+    raise RuntimeError("a tool made to be described is not called")
 
 
 def _member_information_tool(team: TeamSpec) -> Function:

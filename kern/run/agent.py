@@ -44,8 +44,19 @@ class RunOutput(AgnoAccessors):
     tools: list[ToolExecution] = Field(default_factory=list)
     metrics: Metrics = Field(default_factory=Metrics)
     model: str | None = None
+    model_provider: str | None = None
     session_state: dict[str, Any] | None = None
     """The session's state as the run left it (Agno's); saved as the session's state."""
     events: list[Event] | None = None
     """The run's events, with `store_events` (its terminal event aside: the record is written first)."""
     created_at: float = Field(default_factory=time.time)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Agno's `RunOutput.to_dict()`: fields that are None left out, `input` as `{"input_content": ...}`,
+        `created_at` in whole seconds (what AgentOS answers for a run)."""
+        data = super().to_dict()
+        data["input"] = {"input_content": self.input}
+        data["created_at"] = int(self.created_at)
+        if "member_responses" in data:
+            data["member_responses"] = [run.to_dict() for run in getattr(self, "member_responses", [])]
+        return data

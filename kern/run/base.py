@@ -7,7 +7,7 @@ import time
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, computed_field
 
 
 class RunStatus(StrEnum):
@@ -133,6 +133,7 @@ class StartedPayload(BaseModel):
 
     model: str | None = None
     """The id of the model the agent or team uses."""
+    model_provider: str | None = None
 
 
 class ContentPayload(BaseModel):
@@ -232,6 +233,12 @@ class ToolExecution(BaseModel):
     result: str | None = None
     error: str | None = None
     duration: float | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def tool_call_error(self) -> bool:
+        """Whether the call failed (Agno's field)."""
+        return self.error is not None
 
 
 class ToolPayload(BaseModel):
