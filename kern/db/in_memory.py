@@ -11,7 +11,7 @@ import ray
 from ray.actor import ActorClass, ActorHandle
 from ray.exceptions import ActorUnavailableError, GetTimeoutError, RayActorError, RayError, RayTaskError
 
-from kern.db.base import BaseDb, DatabaseError, SessionRecord, SessionType
+from kern.db.base import BaseDb, DatabaseError, SessionRecord, SessionSortField, SessionType, SortOrder
 from kern.db.records import AnyRun
 from kern.db.sql import error_cause
 from kern.db.sqlite import SqliteDb
@@ -28,11 +28,14 @@ _FORWARDED = frozenset(
         "get_history",
         "get_session",
         "get_sessions",
+        "count_sessions",
         "get_session_runs",
+        "list_runs",
         "get_session_state",
         "update_session",
         "upsert_session",
-        "delete_session",
+        "create_session",
+        "delete_sessions",
     }
 )
 """The `BaseDb` methods the store's actor serves."""
@@ -90,8 +93,8 @@ class InMemoryDb(BaseDb):
     ) -> list[AnyRun]:
         return self._call("get_history", session_id, component_id, num_runs, top_level=top_level)
 
-    def get_session(self, session_id: str) -> SessionRecord | None:
-        return self._call("get_session", session_id)
+    def get_session(self, session_id: str, *, with_runs: bool = True) -> SessionRecord | None:
+        return self._call("get_session", session_id, with_runs=with_runs)
 
     def get_sessions(
         self,
@@ -99,11 +102,52 @@ class InMemoryDb(BaseDb):
         component_id: str | None = None,
         user_id: str | None = None,
         limit: int = 100,
+        *,
+        session_name: str | None = None,
+        page: int = 1,
+        sort_by: SessionSortField = "updated_at",
+        sort_order: SortOrder = "desc",
     ) -> list[SessionRecord]:
-        return self._call("get_sessions", session_type, component_id, user_id, limit)
+        return self._call(
+            "get_sessions",
+            session_type,
+            component_id,
+            user_id,
+            limit,
+            session_name=session_name,
+            page=page,
+            sort_by=sort_by,
+            sort_order=sort_order,
+        )
+
+    def count_sessions(
+        self,
+        session_type: SessionType | None = None,
+        component_id: str | None = None,
+        user_id: str | None = None,
+        *,
+        session_name: str | None = None,
+    ) -> int:
+        return self._call("count_sessions", session_type, component_id, user_id, session_name=session_name)
 
     def get_session_runs(self, session_id: str) -> list[AnyRun]:
         return self._call("get_session_runs", session_id)
+
+    def list_runs(
+        self,
+        session_id: str,
+        *,
+        created_after: int | None = None,
+        created_before: int | None = None,
+        statuses: Sequence[str] | None = None,
+    ) -> list[AnyRun]:
+        return self._call(
+            "list_runs",
+            session_id,
+            created_after=created_after,
+            created_before=created_before,
+            statuses=None if statuses is None else list(statuses),
+        )
 
     def get_session_state(self, session_id: str) -> dict[str, Any] | None:
         return self._call("get_session_state", session_id)
@@ -139,8 +183,28 @@ class InMemoryDb(BaseDb):
             session_state=session_state,
         )
 
-    def delete_session(self, session_id: str) -> bool:
-        return self._call("delete_session", session_id)
+    def create_session(
+        self,
+        session_id: str,
+        session_type: SessionType,
+        component_id: str = "",
+        user_id: str | None = None,
+        *,
+        session_name: str | None = None,
+        session_state: dict[str, Any] | None = None,
+    ) -> bool:
+        return self._call(
+            "create_session",
+            session_id,
+            session_type,
+            component_id,
+            user_id,
+            session_name=session_name,
+            session_state=session_state,
+        )
+
+    def delete_sessions(self, session_ids: Sequence[str], user_id: str | None = None) -> int:
+        return self._call("delete_sessions", list(session_ids), user_id)
 
     # ----- the actor ------------------------------------------------------------------------------
 

@@ -103,11 +103,12 @@ def _by_key(rows: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def build_runs(
-    top: Sequence[Mapping[str, Any]], children: Mapping[str, Iterable[Mapping[str, Any]]]
+    top: Sequence[Mapping[Any, Any]], children: Mapping[str, Iterable[Mapping[Any, Any]]]
 ) -> list[AnyRun]:
-    """Rebuild run models from rows; a team's `member_responses` come from `children[run_id]`."""
+    """Rebuild run models from rows (keyed by column name); a team's `member_responses` come from
+    `children[run_id]`."""
 
-    def build(row: Mapping[str, Any]) -> AnyRun:
+    def build(row: Mapping[Any, Any]) -> AnyRun:
         data = dict(row["data"])
         data.update(session_id=row["session_id"], parent_run_id=row["parent_run_id"], user_id=row["user_id"])
         if row["component_type"] == "team":

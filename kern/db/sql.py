@@ -7,16 +7,37 @@ import random
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, Insert, RowMapping, Table, case, delete, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Insert,
+    RowMapping,
+    Table,
+    case,
+    delete,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy import exc as sa_exc
 
-from kern.db.base import BaseDb, DatabaseError, SessionRecord, SessionType
+from kern.db.base import (
+    BaseDb,
+    DatabaseError,
+    SessionRecord,
+    SessionSortField,
+    SessionType,
+    SortOrder,
+    TokenUsage,
+)
 from kern.db.records import TERMINAL_STATUSES, AnyRun, batch_rows, build_runs
-from kern.db.tables import DEFAULT_RUN_TABLE, DEFAULT_SESSION_TABLE, Tables, add_missing_columns, build_tables
+from kern.db.tables import DEFAULT_RUN_TABLE, DEFAULT_SESSION_TABLE, Tables, build_tables, upgrade_tables
 from kern.run.agent import RunOutput
 from kern.run.base import RunStatus
 
@@ -139,7 +160,7 @@ class SqlDb(BaseDb):
     def _create_tables(self, conn: Connection) -> None:
         self._before_create_tables(conn)
         self._tables.metadata.create_all(conn, checkfirst=True)
-        add_missing_columns(conn, self._tables)
+        upgrade_tables(conn, self._tables)
 
     # ----- transactions ---------------------------------------------------------------------------
 
@@ -205,9 +226,16 @@ class SqlDb(BaseDb):
             statements.append(self._upsert_runs(copies, lambda new: table.c.status.not_in(finished)))
         if touched:
             touch = self._insert(sessions).values(touched)
+            unclaimed = sessions.c.component_id == ""  # created empty: its first run says whose it is
             touch = touch.on_conflict_do_update(
                 index_elements=[sessions.c.session_id],
                 set_={
+                    "session_type": case(
+                        (unclaimed, touch.excluded.session_type), else_=sessions.c.session_type
+                    ),
+                    "component_id": case(
+                        (unclaimed, touch.excluded.component_id), else_=sessions.c.component_id
+                    ),
                     "updated_at": case(
                         (touch.excluded.updated_at > sessions.c.updated_at, touch.excluded.updated_at),
                         else_=sessions.c.updated_at,
@@ -280,14 +308,15 @@ class SqlDb(BaseDb):
 
     # ----- sessions (documented on BaseDb) ------------------------------------------------------
 
-    def get_session(self, session_id: str) -> SessionRecord | None:
+    def get_session(self, session_id: str, *, with_runs: bool = True) -> SessionRecord | None:
         sessions = self._tables.sessions
 
         def read(conn: Connection) -> SessionRecord | None:
             row = conn.execute(select(sessions).where(sessions.c.session_id == session_id)).mappings().first()
-            if row is None:
-                return None
-            return SessionRecord(**row, runs=self._session_runs(conn, session_id))
+            if row is None or not with_runs:
+                return None if row is None else SessionRecord(**row)
+            usage = self._usage(conn, [session_id]).get(session_id)
+            return SessionRecord(**row, runs=self._session_runs(conn, session_id), usage=usage)
 
         return self._run(read, write=False, what=f"get_session({session_id!r})")
 
@@ -297,26 +326,82 @@ class SqlDb(BaseDb):
         component_id: str | None = None,
         user_id: str | None = None,
         limit: int = 100,
+        *,
+        session_name: str | None = None,
+        page: int = 1,
+        sort_by: SessionSortField = "updated_at",
+        sort_order: SortOrder = "desc",
     ) -> list[SessionRecord]:
+        if limit < 1 or page < 1:
+            raise ValueError(f"limit and page must be at least 1, got limit={limit}, page={page}")
         sessions = self._tables.sessions
-        query = select(sessions).order_by(sessions.c.updated_at.desc(), sessions.c.session_id).limit(limit)
-        if session_type is not None:
-            query = query.where(sessions.c.session_type == session_type)
-        if component_id is not None:
-            query = query.where(sessions.c.component_id == component_id)
-        if user_id is not None:
-            query = query.where(sessions.c.user_id == user_id)
+        keys = (self._sort_key(sort_by), sessions.c.session_id)
+        query = (
+            select(sessions)
+            .where(*self._session_filters(session_type, component_id, user_id, session_name))
+            .order_by(*((key.asc() if sort_order == "asc" else key.desc()).nulls_last() for key in keys))
+            .limit(limit)
+            .offset((page - 1) * limit)
+        )
 
         def read(conn: Connection) -> list[SessionRecord]:
-            return [SessionRecord(**row) for row in conn.execute(query).mappings()]
+            rows = list(conn.execute(query).mappings())
+            usage = self._usage(conn, [row["session_id"] for row in rows])
+            first = self._first_runs(conn, [row["session_id"] for row in rows if row["session_name"] is None])
+            return [
+                SessionRecord(
+                    **row, usage=usage.get(row["session_id"]), first_run=first.get(row["session_id"])
+                )
+                for row in rows
+            ]
 
         return self._run(read, write=False, what="get_sessions")
+
+    def count_sessions(
+        self,
+        session_type: SessionType | None = None,
+        component_id: str | None = None,
+        user_id: str | None = None,
+        *,
+        session_name: str | None = None,
+    ) -> int:
+        sessions = self._tables.sessions
+        query = (
+            select(func.count())
+            .select_from(sessions)
+            .where(*self._session_filters(session_type, component_id, user_id, session_name))
+        )
+        return self._run(
+            lambda conn: int(conn.execute(query).scalar_one()), write=False, what="count_sessions"
+        )
 
     def get_session_runs(self, session_id: str) -> list[AnyRun]:
         return self._run(
             lambda conn: self._session_runs(conn, session_id),
             write=False,
             what=f"get_session_runs({session_id!r})",
+        )
+
+    def list_runs(
+        self,
+        session_id: str,
+        *,
+        created_after: int | None = None,
+        created_before: int | None = None,
+        statuses: Sequence[str] | None = None,
+    ) -> list[AnyRun]:
+        runs = self._tables.runs
+        query = select(runs).where(runs.c.session_id == session_id).order_by(runs.c.created_at, runs.c.run_id)
+        if created_after is not None:
+            query = query.where(runs.c.created_at >= created_after)
+        if created_before is not None:
+            query = query.where(runs.c.created_at < created_before + 1)
+        if statuses is not None:
+            query = query.where(runs.c.status.in_(list(statuses)))
+        return self._run(
+            lambda conn: build_runs(conn.execute(query).mappings().all(), {}),
+            write=False,
+            what=f"list_runs({session_id!r})",
         )
 
     def get_session_state(self, session_id: str) -> dict[str, Any] | None:
@@ -370,18 +455,123 @@ class SqlDb(BaseDb):
         )
         self._run(lambda conn: conn.execute(statement), write=True, what=f"upsert_session({session_id!r})")
 
-    def delete_session(self, session_id: str) -> bool:
+    def create_session(
+        self,
+        session_id: str,
+        session_type: SessionType,
+        component_id: str = "",
+        user_id: str | None = None,
+        *,
+        session_name: str | None = None,
+        session_state: dict[str, Any] | None = None,
+    ) -> bool:
+        sessions = self._tables.sessions
+        now = time.time()
+        statement = (
+            self._insert(sessions)
+            .values(
+                session_id=session_id,
+                session_type=session_type,
+                component_id=component_id,
+                user_id=user_id,
+                session_name=session_name,
+                session_state=session_state,
+                created_at=now,
+                updated_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=[sessions.c.session_id])
+            .returning(sessions.c.session_id)
+        )
+        return self._run(
+            lambda conn: conn.execute(statement).first() is not None,
+            write=True,
+            what=f"create_session({session_id!r})",
+        )
+
+    def delete_sessions(self, session_ids: Sequence[str], user_id: str | None = None) -> int:
         runs, sessions = self._tables.runs, self._tables.sessions
 
-        def write(conn: Connection) -> bool:
-            ids = list(conn.scalars(select(runs.c.run_id).where(runs.c.session_id == session_id)))
-            ids += [r["run_id"] for rows in self._descendants(conn, ids).values() for r in rows]
-            for chunk in _chunks(ids):
+        def write(conn: Connection) -> int:
+            found: set[str] = set()
+            for chunk in _chunks(list(dict.fromkeys(session_ids))):
+                there = select(sessions.c.session_id).where(sessions.c.session_id.in_(chunk))
+                if user_id is not None:
+                    found.update(conn.scalars(there.where(sessions.c.user_id == user_id)))
+                else:  # runs with no session row yet (members saved before their team) count too
+                    with_runs = select(runs.c.session_id).where(runs.c.session_id.in_(chunk))
+                    found.update(conn.scalars(there.union(with_runs)))
+            run_ids = [
+                r
+                for chunk in _chunks(sorted(found))
+                for r in conn.scalars(select(runs.c.run_id).where(runs.c.session_id.in_(chunk)))
+            ]
+            run_ids += [r["run_id"] for rows in self._descendants(conn, run_ids).values() for r in rows]
+            for chunk in _chunks(run_ids):
                 conn.execute(delete(runs).where(runs.c.run_id.in_(chunk)))
-            deleted = conn.execute(delete(sessions).where(sessions.c.session_id == session_id))
-            return bool(ids) or deleted.rowcount > 0
+            for chunk in _chunks(sorted(found)):
+                conn.execute(delete(sessions).where(sessions.c.session_id.in_(chunk)))
+            return len(found)
 
-        return self._run(write, write=True, what=f"delete_session({session_id!r})")
+        return self._run(write, write=True, what=f"delete_sessions({len(session_ids)} ids)")
+
+    def _session_filters(
+        self,
+        session_type: SessionType | None,
+        component_id: str | None,
+        user_id: str | None,
+        session_name: str | None,
+    ) -> list[ColumnElement[bool]]:
+        """The WHERE clauses of `get_sessions` and `count_sessions`."""
+        c = self._tables.sessions.c
+        given = {c.session_type: session_type, c.component_id: component_id, c.user_id: user_id}
+        filters = [column == value for column, value in given.items() if value is not None]
+        if session_name is not None:
+            filters.append(c.session_name.icontains(session_name, autoescape=True))
+        return filters
+
+    def _sort_key(self, field: SessionSortField) -> ColumnElement[Any]:
+        """What `get_sessions` sorts by: a column, or Agno's agent_id / team_id (the component id of
+        the sessions of that type, NULL for the others), NULLs last."""
+        c = self._tables.sessions.c
+        if field in ("agent_id", "team_id"):
+            return case((c.session_type == field.removesuffix("_id"), c.component_id))
+        column: ColumnElement[Any] = c[field]
+        return column
+
+    def _usage(self, conn: Connection, session_ids: Sequence[str]) -> dict[str, TokenUsage]:
+        """The token counts of these sessions' runs (members' included), for the sessions with runs."""
+        runs = self._tables.runs
+        sums = [
+            func.sum(func.coalesce(runs.c.data[("metrics", name)].as_integer(), 0)).label(name)
+            for name in TokenUsage.model_fields
+        ]
+        usage: dict[str, TokenUsage] = {}
+        for chunk in _chunks(session_ids):
+            query = (
+                select(runs.c.session_id, *sums)
+                .where(runs.c.session_id.in_(chunk))
+                .group_by(runs.c.session_id)
+            )
+            for row in conn.execute(query).mappings():
+                usage[row["session_id"]] = TokenUsage(**{name: row[name] for name in TokenUsage.model_fields})
+        return usage
+
+    def _first_runs(self, conn: Connection, session_ids: Sequence[str]) -> dict[str, AnyRun]:
+        """The first top-level run of each of these sessions that has runs, without its members."""
+        runs = self._tables.runs
+        rank = func.row_number().over(
+            partition_by=runs.c.session_id, order_by=(runs.c.created_at, runs.c.run_id)
+        )
+        first: dict[str, AnyRun] = {}
+        for chunk in _chunks(session_ids):
+            ranked = (
+                select(runs, rank.label("rank"))
+                .where(runs.c.session_id.in_(chunk), runs.c.parent_run_id.is_(None))
+                .subquery()
+            )
+            rows = list(conn.execute(select(ranked).where(ranked.c.rank == 1)).mappings())
+            first.update(zip((row["session_id"] for row in rows), build_runs(rows, {}), strict=True))
+        return first
 
     def _session_runs(self, conn: Connection, session_id: str) -> list[AnyRun]:
         runs = self._tables.runs
@@ -394,8 +584,7 @@ class SqlDb(BaseDb):
 
     def _load(self, conn: Connection, rows: Sequence[RowMapping]) -> list[AnyRun]:
         """Models for `rows`, with every team's members read from their child rows."""
-        children: Mapping[str, Any] = self._descendants(conn, [r["run_id"] for r in rows])
-        return build_runs(list(rows), children)  # type: ignore[arg-type]
+        return build_runs(rows, self._descendants(conn, [r["run_id"] for r in rows]))
 
     def _descendants(self, conn: Connection, run_ids: Sequence[str]) -> dict[str, list[RowMapping]]:
         """Child rows of `run_ids` and of their children, by parent id, each list in start order."""

@@ -34,7 +34,7 @@ def build_tables(
         Column("session_type", String(16), nullable=False),
         Column("component_id", String, nullable=False, index=True),
         Column("user_id", String, index=True),
-        Column("created_at", Double, nullable=False),
+        Column("created_at", Double, nullable=False, index=True),
         Column("updated_at", Double, nullable=False, index=True),
         Column("session_name", String),
         Column("session_state", _json(none_as_null=True)),
@@ -57,8 +57,9 @@ def build_tables(
     return Tables(metadata=metadata, sessions=sessions, runs=runs)
 
 
-def add_missing_columns(conn: Connection, tables: Tables) -> None:
-    """Add the columns that tables made by an older kern lack (columns added since are all nullable)."""
+def upgrade_tables(conn: Connection, tables: Tables) -> None:
+    """Add the columns and indexes that tables made by an older kern lack (columns added since are all
+    nullable)."""
     inspector = inspect(conn)
     quote = conn.dialect.identifier_preparer
     for table in (tables.sessions, tables.runs):
@@ -67,6 +68,10 @@ def add_missing_columns(conn: Connection, tables: Tables) -> None:
             if column.name not in present:
                 name, kind = quote.format_column(column), column.type.compile(dialect=conn.dialect)
                 conn.execute(text(f"ALTER TABLE {quote.format_table(table)} ADD COLUMN {name} {kind}"))
+        indexed = {index["name"] for index in inspector.get_indexes(table.name, schema=table.schema)}
+        for index in table.indexes:
+            if index.name not in indexed:
+                index.create(conn)
 
 
 def _json(*, none_as_null: bool = False) -> JSON:

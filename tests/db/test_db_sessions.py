@@ -1,4 +1,5 @@
-"""Session-level data (name, state) on SQLite and PostgreSQL, and tables made by an older kern."""
+"""Session-level data (name, state) on SQLite and PostgreSQL, and tables made by an older kern (which
+get the columns and indexes added since)."""
 
 from __future__ import annotations
 
@@ -167,7 +168,9 @@ def test_tables_of_an_older_kern_get_the_new_columns(db: BaseDb) -> None:
         columns = {
             c["name"]: c["type"] for c in inspect(conn).get_columns(db.session_table, schema=db.db_schema)
         }
+        indexes = inspect(conn).get_indexes(db.session_table, schema=db.db_schema)
     assert {"session_name", "session_state"} <= set(columns)
+    assert ["created_at"] in [index["column_names"] for index in indexes], "sorting by created_at is indexed"
     if isinstance(db, PostgresDb):
         assert isinstance(columns["session_state"], JSONB)
     db.close()

@@ -62,6 +62,18 @@ def test_it_stores_like_the_sql_databases(memory: InMemoryDb) -> None:
     assert memory.update_session("nope", session_name="x") is False
     memory.upsert_session("s3", "agent", "agent-1", session_state={"fresh": True})
     assert memory.get_session_state("s3") == {"fresh": True}
+    page = memory.get_sessions(limit=1, page=2, sort_by="session_id", sort_order="asc", session_name="named")
+    assert page == [] and memory.count_sessions(session_name="NAMED") == 1
+    assert [s.session_id for s in memory.get_sessions(sort_by="session_id", sort_order="desc")] == [
+        "s3",
+        "s2",
+        "s1",
+    ]
+    assert [r.run_id for r in memory.list_runs("s1", statuses=["COMPLETED"])] == ["t1", "m1", "r2"]
+    lone = memory.get_session("s1", with_runs=False)
+    assert lone is not None and lone.runs == [] and memory.get_session("s1").usage is not None  # type: ignore[union-attr]
+    assert memory.create_session("s4", "team") is True and memory.create_session("s4", "agent") is False
+    assert memory.delete_sessions(["s3", "s4", "nope"]) == 2
     assert memory.delete_session("s1") is True
     assert memory.get_run("m1") is None and memory.get_session("s1") is None
 
