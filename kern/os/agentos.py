@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from kern.agent import Agent
+from kern.agno_options import not_supported
 from kern.component import Component
 from kern.db import BaseDb
+from kern.db.sql import SqlDb
+from kern.db.tables import DEFAULT_SESSION_TABLE
 from kern.specs import ComponentSpec, TeamSpec
 from kern.team import Team
 
@@ -15,7 +20,18 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
 Kind = Literal["agent", "team"]
+RouteConflict = Literal["preserve_agentos", "preserve_base_app", "error"]
 C = TypeVar("C", bound=Component)
+
+AGNO_AGENTOS_OPTIONS = frozenset(
+    """
+    a2a_interface authorization authorization_config auto_provision_dbs checkpoint company config cors
+    event_stream interfaces internal_service_token knowledge manager mcp mcp_auth mcp_server media_storage
+    public queue registry run_hooks_in_background scheduler scheduler_base_url scheduler_poll_interval
+    settings tracing user_directory user_isolation workflows
+    """.split()
+)
+"""What Agno 3.1.10's `AgentOS(...)` takes that kern's does not (yet)."""
 
 
 class ComponentNotFound(LookupError):
@@ -27,27 +43,68 @@ class ComponentNotFound(LookupError):
 
 
 class AgentOS:
-    """Agents and teams served over HTTP (Agno's `AgentOS`).
+    """Agents and teams served over HTTP, as Agno 3.1.10's `AgentOS` (its arguments by keyword).
 
-    Ids are the components' ids (slugs of their names unless given). When `db` is given, every
-    component without a db of its own (members included) stores its runs there; the session and
-    run read routes use `db`, else the first component db found.
+    `id` defaults as Agno's: a UUID derived from `name`, else a random one. Component ids are the
+    components' ids (slugs of their names unless given). When `db` is given, every component without a
+    db of its own (members included) stores its runs there; the session and run read routes use `db`,
+    else the first component db found. `base_app`: a FastAPI app the routes are added to (its own routes
+    kept; on a clash `on_route_conflict` decides, as in Agno). `lifespan`: the app's lifespan (given
+    `agent_os=self` if it takes that argument). `cors_allowed_origins`: the browser origins allowed
+    (`kern.os.cors`). `telemetry` is taken and does nothing: kern sends no telemetry. Agno's other
+    arguments (workflows, knowledge, interfaces, MCP, JWT authorization, tracing, scheduler...) raise
+    NotImplementedError.
     """
 
     def __init__(
         self,
+        *,
+        id: str | None = None,
+        name: str | None = None,
+        description: str | None = None,
+        version: str | None = None,
+        db: BaseDb | None = None,
         agents: Sequence[Agent] | None = None,
         teams: Sequence[Team] | None = None,
-        db: BaseDb | None = None,
+        cors_allowed_origins: list[str] | None = None,
+        lifespan: Any | None = None,
+        base_app: FastAPI | None = None,
+        on_route_conflict: RouteConflict = "preserve_agentos",
+        telemetry: bool = True,
+        **agno_options: Any,
     ) -> None:
+        if agno_options:
+            option = next(iter(agno_options))
+            if option in AGNO_AGENTOS_OPTIONS:
+                raise not_supported(f"AgentOS({option}=...)")
+            raise TypeError(f"AgentOS() got an unexpected keyword argument {option!r}")
+        if not agents and not teams and db is None:
+            raise ValueError("Either agents, teams or a database must be provided.")
+        if on_route_conflict not in ("preserve_agentos", "preserve_base_app", "error"):
+            raise ValueError(f"AgentOS(on_route_conflict={on_route_conflict!r}) is not a known policy")
+        self.id: str = id or (str(uuid.uuid5(uuid.NAMESPACE_DNS, name)) if name else str(uuid.uuid4()))
+        self.name = name
+        self.description = description
+        self.version = version
+        self.cors_allowed_origins = cors_allowed_origins
+        self.lifespan = lifespan
+        self.base_app = base_app
+        self.on_route_conflict: RouteConflict = on_route_conflict
+        self.telemetry = telemetry
         self.agents: dict[str, Agent] = _by_id("agent", Agent, agents or [])
         self.teams: dict[str, Team] = _by_id("team", Team, teams or [])
+        self.given_db = db
+        """The db given to the AgentOS itself (Agno's `os_database`)."""
         if db is not None:
             for component in self.components():
                 _give_db(component.spec, db)
         self.db: BaseDb | None = db or next(
             (c.spec.db for c in self.components() if c.spec.db is not None), None
         )
+        self.dbs: dict[str, BaseDb] = {
+            db_id(each): each for each in [*(c.spec.db for c in self.components()), db] if each is not None
+        }
+        """The databases of the agents, teams and the AgentOS, by id (Agno's `dbs`)."""
 
     def components(self) -> list[Component]:
         """Agents, then teams."""
@@ -62,10 +119,38 @@ class AgentOS:
         return component
 
     def get_app(self) -> FastAPI:
-        """The FastAPI app serving these components."""
+        """The FastAPI app serving these components (`base_app` with the routes added, if given)."""
         from kern.os.app import create_app
 
         return create_app(self)
+
+    def serve(
+        self,
+        app: str | FastAPI,
+        *,
+        host: str = "localhost",
+        port: int = 7777,
+        reload: bool = False,
+        **uvicorn_options: Any,
+    ) -> None:
+        """Serve `app` ("module:attr" of an app, or the app) with uvicorn until interrupted, as Agno's
+        `serve` (`AGENT_OS_HOST` / `AGENT_OS_PORT` override `host` / `port`)."""
+        from kern.os.serve import serve_app
+
+        host = os.environ.get("AGENT_OS_HOST", host)
+        port = int(os.environ.get("AGENT_OS_PORT", port))
+        serve_app(app, host=host, port=port, reload=reload, **uvicorn_options)
+
+
+def db_id(db: BaseDb) -> str:
+    """A database's id in the AgentOS routes: a UUID derived from its configuration, so every server
+    process on the same database gives it the same id."""
+    return str(uuid.uuid5(uuid.NAMESPACE_DNS, db.key))
+
+
+def session_table(db: BaseDb) -> str:
+    """The name of the table a database keeps sessions in."""
+    return db.session_table if isinstance(db, SqlDb) else DEFAULT_SESSION_TABLE
 
 
 def _by_id(kind: Kind, cls: type[C], components: Sequence[C]) -> dict[str, C]:

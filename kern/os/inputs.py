@@ -18,7 +18,9 @@ _IDS = re.compile(ID_PATTERN)
 
 
 class RunInput(BaseModel):
-    """The body of `POST .../runs`: form fields (urlencoded or multipart) or a JSON object."""
+    """The body of `POST .../runs` (Agno's form fields, plus kern's `run_id`): form fields (urlencoded or
+    multipart) or a JSON object. `session_state`, `dependencies` and `metadata` are JSON objects (in a form,
+    as JSON text), as Agno takes them."""
 
     message: str = Field(min_length=1, pattern=NOT_BLANK)
     """Any text with something besides spaces, tabs and line breaks (the request's size is capped)."""
@@ -26,7 +28,41 @@ class RunInput(BaseModel):
     session_id: str | None = Field(default=None, pattern=OPTIONAL_ID_PATTERN)
     user_id: str | None = Field(default=None, pattern=OPTIONAL_ID_PATTERN)
     run_id: str | None = Field(default=None, pattern=OPTIONAL_ID_PATTERN)
-    """Optional; a fresh id is made when absent. Returned in the `X-Run-Id` header either way."""
+    """kern's: optional; a fresh id is made when absent. Returned in the `X-Run-Id` header either way."""
+    session_state: dict[str, Any] | None = None
+    dependencies: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+    add_history_to_context: bool | None = None
+    add_dependencies_to_context: bool | None = None
+    add_session_state_to_context: bool | None = None
+    monitor: bool = True
+    """Agno's (teams): it only shows in Agno's log; no effect."""
+    files: list[bytes] | None = Field(default=None, json_schema_extra={"items": {"format": "binary"}})
+    files_metadata: str | None = None
+    version: int | None = None
+    background: bool = False
+    factory_input: str | None = None
+
+    def options(self) -> dict[str, Any]:
+        """What the run is given besides its message, its ids and how it streams."""
+        return self.model_dump(include=set(RUN_OPTIONS), exclude_none=True)
+
+
+RUN_OPTIONS = frozenset({
+    "session_state", "dependencies", "metadata", "add_history_to_context", "add_dependencies_to_context",
+    "add_session_state_to_context",
+})  # fmt: skip
+JSON_OBJECTS = ("session_state", "dependencies", "metadata")
+BOOLEANS = ("stream", "monitor", "background", *sorted(RUN_OPTIONS - set(JSON_OBJECTS)))
+NOT_SUPPORTED = {
+    "files": "files (images, audio, video, documents) are not supported by kern yet",
+    "files_metadata": "files are not supported by kern yet",
+    "version": "kern has no component versions: leave version out",
+    "background": "background runs are not supported by kern yet",
+    "factory_input": "kern has no agent or team factories: leave factory_input out",
+}
+"""Agno's fields that kern refuses when they ask for something (answered 400, as Agno answers a file
+type it cannot take)."""
 
 
 def invalid(message: str) -> HTTPException:
@@ -62,7 +98,9 @@ async def _form_fields(request: Request) -> dict[str, Any]:
         raise invalid(f"invalid form data: {detail}") from exc
     fields: dict[str, Any] = {}
     for key, value in form.multi_items():
-        if isinstance(value, str):
+        if key == "files":
+            fields["files"] = True  # (refused: `NOT_SUPPORTED`)
+        elif isinstance(value, str):
             fields[key] = value
         elif key in RunInput.model_fields:
             raise invalid(f"{key} must be a text field, not a file")
@@ -94,13 +132,43 @@ def _validate(fields: dict[str, Any]) -> RunInput:
         require_text(message, "message")
     except InvalidJson as exc:
         raise invalid(str(exc)) from None
-    optional: dict[str, str | None] = {}
+    refused = next((NOT_SUPPORTED[key] for key in NOT_SUPPORTED if _asks(key, fields.get(key))), None)
+    if refused is not None:
+        raise HTTPException(status_code=400, detail=refused)
+    unknown = sorted(set(fields) - set(RunInput.model_fields))
+    if unknown:
+        raise invalid(f"unknown fields {unknown}: a run takes {sorted(RunInput.model_fields)}")
+    given: dict[str, Any] = {"message": message}
     for key in ("session_id", "user_id", "run_id"):
         value = fields.get(key)
         if value is not None and not isinstance(value, str):
             raise invalid(f"{key} must be a string, got {type(value).__name__}")
-        optional[key] = valid_id(key, value) if value else None
-    return RunInput(message=message, stream=_as_bool(fields.get("stream", True)), **optional)
+        given[key] = valid_id(key, value) if value else None
+    for key in JSON_OBJECTS:
+        if fields.get(key) not in (None, ""):
+            given[key] = _json_object(key, fields[key])
+    for key in BOOLEANS:
+        if fields.get(key) not in (None, ""):
+            given[key] = _as_bool(key, fields[key])
+    return RunInput(**given)
+
+
+def _asks(key: str, value: Any) -> bool:
+    """Whether an Agno field kern does not support asks for something (`background=false` does not)."""
+    if key == "background":
+        return value not in (None, "") and _as_bool(key, value)
+    return value not in (None, "", [])
+
+
+def _json_object(key: str, value: Any) -> dict[str, Any]:
+    if isinstance(value, str):
+        try:
+            value = parse_json(value.encode())
+        except InvalidJson as exc:
+            raise invalid(f"{key} must be a JSON object: {exc}") from None
+    if not isinstance(value, dict):
+        raise invalid(f"{key} must be a JSON object, got {type(value).__name__}")
+    return value
 
 
 def valid_id(name: str, value: str) -> str:
@@ -111,9 +179,9 @@ def valid_id(name: str, value: str) -> str:
     return value
 
 
-def _as_bool(value: Any) -> bool:
+def _as_bool(key: str, value: Any) -> bool:
     if isinstance(value, bool):
         return value
     if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
         return value.strip().lower() in _TRUE
-    raise invalid(f"stream must be true or false, got {value!r}")
+    raise invalid(f"{key} must be true or false, got {value!r}")

@@ -22,11 +22,13 @@ from kern.os.agentos import AgentOS, ComponentNotFound, Kind
 from kern.os.disconnect import ClientGone, unless_disconnected
 from kern.os.inputs import RunInput, read_run_input
 from kern.os.limits import ID_PATTERN, ID_RULE
+from kern.os.run_bodies import RunBody, TeamRunBody
 from kern.os.schemas import AgentInfo, CancelResult, TeamInfo, agent_info, answers, team_info
+from kern.os.session_schemas import RunSchema, TeamRunSchema, run_schema
 from kern.os.sse import EventStreamResponse
 from kern.os.storage import in_db, require_db
 from kern.run.agent import RunOutput
-from kern.run.base import BaseRunEvent
+from kern.run.base import BaseRunEvent, RunStatus
 from kern.run.team import TeamRunOutput
 from kern.specs import RunRequest, TeamSpec, new_id, run_identity
 
@@ -47,7 +49,7 @@ def component_router(agent_os: AgentOS, kind: Kind) -> APIRouter:
     """`/agents/...` or `/teams/...` routes for the components of `agent_os`."""
     plural = f"{kind}s"
     info_model: type[AgentInfo] = TeamInfo if kind == "team" else AgentInfo
-    output_model: type[RunOutput] = TeamRunOutput if kind == "team" else RunOutput
+    output_model: type[RunOutput] = TeamRunBody if kind == "team" else RunBody
     named = partial(_path_named, f"{kind}_id", f"The {kind}'s id (a slug of its name)")
     router = APIRouter(prefix=f"/{plural}", tags=[plural.capitalize()])
 
@@ -74,15 +76,17 @@ def component_router(agent_os: AgentOS, kind: Kind) -> APIRouter:
         f"/{{{kind}_id}}/runs",
         summary=f"Start a {kind} run",
         description=(
-            "Form fields (urlencoded or multipart) or a JSON object with `message`, `stream` (default true), "
-            "`session_id`, `user_id` and optionally `run_id`. With `stream` the answer is Server-Sent Events "
-            "(`event: <EventName>` / `data: <event JSON>`); otherwise the run's record as JSON. The run's id "
-            "is in the `X-Run-Id` header. A client that disconnects cancels the run."
+            "Form fields (urlencoded or multipart) or a JSON object with Agno's fields: `message`, `stream` "
+            "(default true), `session_id`, `user_id`, `session_state` / `dependencies` / `metadata` (JSON "
+            "objects), the `add_*_to_context` options, and kern's optional `run_id`. `files`, `version`, "
+            "`background` and `factory_input` are not supported yet (400). With `stream` the answer is "
+            "Server-Sent Events (`event: <EventName>` / `data: <event JSON>`); otherwise the run's record as "
+            "JSON. The run's id is in the `X-Run-Id` header. A client that disconnects cancels the run."
         ),
         response_model=output_model,
         responses={
             200: {"content": {"text/event-stream": {}}},
-            **answers(404, 409, 413, 415, 422, 500, 503),
+            **answers(400, 404, 409, 413, 415, 422, 500, 503),
         },
         openapi_extra={"requestBody": _request_body()},
     )
@@ -98,7 +102,9 @@ def component_router(agent_os: AgentOS, kind: Kind) -> APIRouter:
         session_id = run.session_id or component.session_id or new_id()
         headers = {"X-Run-Id": run_id, "X-Session-Id": session_id}
         await _ready(component)
-        options: dict[str, Any] = {"session_id": session_id, "user_id": run.user_id, "run_id": run_id}
+        options: dict[str, Any] = {
+            **run.options(), "session_id": session_id, "user_id": run.user_id, "run_id": run_id
+        }  # fmt: skip
 
         async def cancel() -> None:
             await component.acancel_run(run_id)
@@ -121,7 +127,7 @@ def component_router(agent_os: AgentOS, kind: Kind) -> APIRouter:
             logger.exception("%s run %s failed", kind, run_id)
             detail = f"{kind} run {run_id} failed: {describe(exc)}"
             raise HTTPException(status_code=500, detail=detail) from exc
-        return JSONResponse(output.model_dump(mode="json"), headers=headers)
+        return JSONResponse(output.to_dict(), headers=headers)
 
     @router.post(
         f"/{{{kind}_id}}/runs/{{run_id}}/cancel",
@@ -157,6 +163,28 @@ def component_router(agent_os: AgentOS, kind: Kind) -> APIRouter:
         return CancelResult(run_id=run_id, cancelled=cancelled)
 
     @router.get(
+        f"/{{{kind}_id}}/runs",
+        response_model=list[TeamRunSchema] if kind == "team" else list[RunSchema],
+        summary=f"List a {kind}'s runs of a session",
+        description="The session's runs of this agent or team in start order, optionally of one status.",
+        responses=answers(404, 422, 503),
+    )
+    @named
+    async def list_runs(
+        component_id: str,
+        session_id: Annotated[str, Query(pattern=ID_PATTERN, description="The session's id")],
+        status: Annotated[RunStatus | None, Query(description="Only runs of this status")] = None,
+        user_id: UserClaim = None,
+    ) -> list[RunSchema | TeamRunSchema]:
+        find(component_id)
+        record = await in_db(require_db(agent_os).get_session, session_id)
+        if record is None or user_id not in (None, record.user_id):
+            raise HTTPException(status_code=404, detail=f"session {session_id!r} not found")
+        claim = RunOwner(kind, component_id, None, None)
+        runs = [run for run in record.runs if claim.admits(_owner(run)) and status in (None, run.status)]
+        return [run_schema(run) for run in runs]
+
+    @router.get(
         f"/{{{kind}_id}}/runs/{{run_id}}",
         response_model=output_model,
         summary=f"Get a stored {kind} run",
@@ -171,7 +199,7 @@ def component_router(agent_os: AgentOS, kind: Kind) -> APIRouter:
         stored = await in_db(require_db(agent_os).get_run, run_id)
         if stored is None or not claim.admits(_owner(stored)):
             raise HTTPException(status_code=404, detail=_not_found(kind, component_id, run_id, claim))
-        return JSONResponse(stored.model_dump(mode="json"))
+        return JSONResponse(stored.to_dict())
 
     return router
 

@@ -7,8 +7,10 @@ import inspect
 import os
 import sys
 from collections.abc import Callable
+from typing import Any
 
 import uvicorn
+from fastapi import FastAPI
 
 from actors.runtime import ensure_ray
 from kern.db.url import DB_URL_VARIABLE, mask_password
@@ -72,12 +74,20 @@ def serve(target: str | None = None, host: str = DEFAULT_HOST, port: int = DEFAU
             print(f"{PREFIX} Runs are stored in {mask_password(os.environ[DB_URL_VARIABLE])}", flush=True)
         print(f"{PREFIX} Connecting to Ray ({os.environ.get('RAY_ADDRESS') or 'local'})...", flush=True)
         ensure_ray()
-        app = agent_os.get_app()
-        exposed = exposure_warning(host, security_key())
-        if exposed:
-            print(f"{PREFIX} WARNING: {exposed}", file=sys.stderr, flush=True)
-        print(f"{PREFIX} kern AgentOS at http://{host}:{port} (docs: http://{host}:{port}/docs)", flush=True)
-        uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=3)
+        serve_app(agent_os.get_app(), host=host, port=port, log_level="info", timeout_graceful_shutdown=3)
     finally:
         if model_server is not None:
             model_server.stop()
+
+
+def serve_app(
+    app: str | FastAPI, *, host: str, port: int, reload: bool = False, **uvicorn_options: Any
+) -> None:
+    """Run `app` ("module:attr" or the app) with uvicorn until interrupted, after saying where (and warning
+    when it listens beyond this machine without a key). Agno's defaults: no access log, lifespan on."""
+    exposed = exposure_warning(host, security_key())
+    if exposed:
+        print(f"{PREFIX} WARNING: {exposed}", file=sys.stderr, flush=True)
+    print(f"{PREFIX} kern AgentOS at http://{host}:{port} (docs: http://{host}:{port}/docs)", flush=True)
+    options: dict[str, Any] = {"access_log": False, "lifespan": "on", **uvicorn_options}
+    uvicorn.run(app, host=host, port=port, reload=reload, **options)

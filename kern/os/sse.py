@@ -11,16 +11,21 @@ from starlette.types import Message, Receive, Scope, Send
 
 from kern.os.disconnect import first_of, wait_for_disconnect
 from kern.run.base import BaseRunEvent
-from kern.run.events import event_to_json
 
 logger = logging.getLogger("kern.os")
 
 
 def sse_frame(event: BaseRunEvent) -> bytes:
-    """`event: <EventName>\\ndata: <event JSON>\\n\\n`."""
+    """`event: <EventName>\\ndata: <event JSON>\\n\\n`, the JSON without its null fields (as AgentOS
+    sends it)."""
     name = getattr(event, "event", None)
     name = getattr(name, "value", name) or type(event).__name__
-    return f"event: {name}\ndata: {event_to_json(event)}\n\n".encode()
+    return f"event: {name}\ndata: {event_data(event)}\n\n".encode()
+
+
+def event_data(event: BaseRunEvent) -> str:
+    """An event's SSE data: its JSON without its null fields."""
+    return event.model_dump_json(exclude_none=True)
 
 
 class EventStreamResponse(Response):

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import types
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from kern.agent import Agent
@@ -15,6 +17,7 @@ from kern.models.openai import OpenAIResponses
 from kern.os import AgentOS
 from kern.os.serve import load_os
 from kern.team import Team
+from tests.http.conftest import KernServer, free_port, stop_servers, wait_healthy
 
 
 def agent(name: str, db: SqliteDb | None = None) -> Agent:
@@ -69,3 +72,31 @@ def test_load_os_takes_an_agentos_or_a_factory(app_module: str) -> None:
     ]:
         with pytest.raises(SystemExit, match=message):
             load_os(target)
+
+
+SERVED_SCRIPT = """
+import subprocess
+import sys
+from kern.agent import Agent
+from kern.os import AgentOS
+
+agent_os = AgentOS(name="Scripted", agents=[Agent(name="Writer")])
+app = agent_os.get_app()
+agent_os.serve(app=app, port=int(sys.argv[1]))
+"""
+
+
+def test_serve_runs_the_app_as_agnos_does(tmp_path: Path) -> None:
+    """`agent_os.serve(app=..., port=...)` in a script, as Agno's examples end: the app answers."""
+    script, port, log = tmp_path / "served.py", free_port(), tmp_path / "served.log"
+    script.write_text(SERVED_SCRIPT)
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, str(script), str(port)], stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path
+        )
+    server = KernServer(process, port, log)
+    try:
+        wait_healthy(server)
+        assert httpx.get(f"{server.url}/config", timeout=10).json()["name"] == "Scripted"
+    finally:
+        stop_servers(server)

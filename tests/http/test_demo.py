@@ -28,16 +28,16 @@ def demo(ray_session: None, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 
 def test_demo_serves_the_seed_team_on_the_local_model(demo: KernServer) -> None:
     config = httpx.get(f"{demo.url}/config", timeout=10).json()
-    assert config["teams"] == [{"id": "storytelling-team", "name": "Storytelling Team"}]
-    assert config["db_configured"] is True
+    assert [(t["id"], t["name"]) for t in config["teams"]] == [("storytelling-team", "Storytelling Team")]
+    assert config["databases"] == [config["teams"][0]["db_id"]]
     team = httpx.get(f"{demo.url}/teams/storytelling-team", timeout=10).json()
-    assert team["model"] == "gpt-5.2"
+    assert team["model"]["model"] == "gpt-5.2"
     assert team["description"] == "A team that collaborates to write detailed stories"
     assert [m["name"] for m in team["members"]] == ["StorytellerAgent", "EditorAgent"]
     storyteller = httpx.get(f"{demo.url}/agents/storytelleragent", timeout=10).json()
     assert storyteller["description"] == "An agent that writes creative stories"
     # KERN_DB_URL defaults to sqlite:///kern.db in the current directory.
-    assert httpx.get(f"{demo.url}/sessions", timeout=10).json() == []
+    assert httpx.get(f"{demo.url}/sessions", timeout=10).json()["data"] == []
     assert (demo.log.parent / "kern.db").is_file()
     log = demo.log.read_text()
     assert "No OPENAI_API_KEY: using the bundled model server" in log

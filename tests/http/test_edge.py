@@ -59,7 +59,7 @@ def test_unicode_messages_and_ids_that_fit_the_pattern_run(client: httpx.Client)
     response = client.post(RUNS, json=body)
     assert response.status_code == 200, response.text
     assert response.headers["x-run-id"] == run_id
-    assert response.json()["input"] == body["message"]
+    assert response.json()["input"] == {"input_content": body["message"]}
     empty = client.post(RUNS, data={"message": "hi", "stream": "false", "session_id": "", "run_id": ""})
     assert empty.status_code == 200, "an empty id in a form means none, as forms send it"
     assert empty.json()["session_id"] and empty.json()["run_id"]

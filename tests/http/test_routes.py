@@ -12,19 +12,19 @@ from tests.support import assert_one_terminal_last, names
 
 
 def test_health_config_openapi_and_docs(client: httpx.Client) -> None:
-    assert client.get("/health").json() == {"status": "ok"}
-    assert client.get("/config").json() == {
-        "agents": [
-            {"id": "writer", "name": "Writer"},
-            {"id": "slow-writer", "name": "Slow Writer"},
-            {"id": "stalled-writer", "name": "Stalled Writer"},
-        ],
-        "teams": [
-            {"id": "storytelling-team", "name": "Storytelling Team"},
-            {"id": "quick-team", "name": "Quick Team"},
-        ],
-        "db_configured": True,
-    }
+    health = client.get("/health").json()
+    assert health["status"] == "ok" and set(health) == {"status", "instantiated_at"}
+    config = client.get("/config").json()
+    assert [(a["id"], a["name"]) for a in config["agents"]] == [
+        ("writer", "Writer"),
+        ("slow-writer", "Slow Writer"),
+        ("stalled-writer", "Stalled Writer"),
+    ]
+    assert [(t["id"], t["name"], t["mode"]) for t in config["teams"]] == [
+        ("storytelling-team", "Storytelling Team", "coordinate"),
+        ("quick-team", "Quick Team", "route"),
+    ]
+    assert config["databases"] == [config["os_database"]] and config["company"] is None
     spec = client.get("/openapi.json").json()
     assert spec["info"]["title"] == "kern AgentOS"
     assert {
@@ -60,22 +60,17 @@ def test_agents_and_teams_are_described(client: httpx.Client) -> None:
     agents = client.get("/agents").json()
     assert [a["id"] for a in agents] == ["writer", "slow-writer", "stalled-writer"]
     writer = client.get("/agents/writer").json()
-    assert writer == {
-        "id": "writer",
-        "name": "Writer",
-        "description": None,
-        "instructions": "Be brief.",
-        "model": "writer",
-        "tools": ["word_count"],
-    }
+    assert writer["model"] == {"name": "OpenAIResponses", "model": "writer", "provider": "OpenAI"}
+    assert writer["system_message"] == {"instructions": "Be brief."} and "description" not in writer
+    assert [tool["name"] for tool in writer["tools"]["tools"]] == ["word_count"]
     teams = client.get("/teams").json()
     assert [t["id"] for t in teams] == ["storytelling-team", "quick-team"]
     team = client.get("/teams/storytelling-team").json()
     assert team["description"] == "A team that collaborates to write detailed stories"
-    assert team["model"] == "leader-fast" and team["mode"] == "coordinate"
-    assert team["members"] == [
-        {"id": "storytelleragent", "name": "StorytellerAgent", "kind": "agent"},
-        {"id": "editoragent", "name": "EditorAgent", "kind": "agent"},
+    assert team["model"]["model"] == "leader-fast" and team["mode"] == "coordinate"
+    assert [(m["id"], m["name"], m["model"]["model"]) for m in team["members"]] == [
+        ("storytelleragent", "StorytellerAgent", "story-slow"),
+        ("editoragent", "EditorAgent", "editor-slow"),
     ]
     quick = client.get("/teams/quick-team").json()
     assert quick["mode"] == "route" and quick["respond_directly"] and not quick["delegate_to_all_members"]
@@ -101,7 +96,7 @@ def test_agent_run_as_json_form_and_multipart(client: httpx.Client) -> None:
 
     stored = client.get(f"/agents/writer/runs/{run_id}")
     assert stored.status_code == 200
-    assert stored.json()["status"] == "COMPLETED" and stored.json()["input"] == "Hello"
+    assert stored.json()["status"] == "COMPLETED" and stored.json()["input"] == {"input_content": "Hello"}
 
 
 def test_agent_run_streams_sse_with_the_event_json(client: httpx.Client) -> None:
@@ -160,28 +155,30 @@ def test_sessions_list_filter_get_runs_and_delete(client: httpx.Client) -> None:
     )
     assert first.status_code == 200
 
-    listed = client.get("/sessions", params={"user_id": user}).json()
-    assert {s["session_id"] for s in listed} == {agent_session, team_session}
-    assert listed[0]["session_id"] == agent_session  # most recently updated first
-    only_agents = client.get("/sessions", params={"user_id": user, "type": "agent"}).json()
-    assert [(s["session_id"], s["component_id"]) for s in only_agents] == [(agent_session, "writer")]
-    by_team = client.get("/sessions", params={"component_id": "quick-team", "type": "team"}).json()
-    assert team_session in {s["session_id"] for s in by_team}
-    assert len(client.get("/sessions", params={"user_id": user, "limit": 1}).json()) == 1
+    def listed(**params: object) -> list[dict[str, object]]:
+        page = client.get("/sessions", params={"user_id": user, **params})
+        assert page.status_code == 200, page.text
+        return page.json()["data"]  # type: ignore[no-any-return]
+
+    assert {s["session_id"] for s in listed()} == {agent_session, team_session}
+    assert listed(sort_by="updated_at")[0]["session_id"] == agent_session  # most recently updated first
+    only_agents = listed(type="agent")
+    assert [(s["session_id"], s["agent_id"]) for s in only_agents] == [(agent_session, "writer")]
+    assert [s["session_id"] for s in listed(component_id="quick-team", type="team")] == [team_session]
+    assert len(listed(limit=1)) == 1
 
     session = client.get(f"/sessions/{agent_session}").json()
-    assert (session["session_type"], session["user_id"]) == ("agent", user)
-    assert [r["input"] for r in session["runs"]] == ["Hi", "Again"]
+    assert (session["agent_id"], session["user_id"]) == ("writer", user)
+    assert [m["content"] for m in session["chat_history"] if m["role"] == "user"] == ["Hi", "Again"]
     runs = client.get(f"/sessions/{team_session}/runs").json()
-    assert len(runs) == 1 and runs[0]["team_id"] == "quick-team" and len(runs[0]["member_responses"]) == 1
+    team_run = next(r for r in runs if r.get("team_id") == "quick-team")
+    assert [r["parent_run_id"] for r in runs if r is not team_run] == [team_run["run_id"]]  # its member
 
     assert client.delete(f"/sessions/{agent_session}").status_code == 204
     assert client.get(f"/sessions/{agent_session}").status_code == 404
     assert client.delete(f"/sessions/{agent_session}").status_code == 404
     assert client.get(f"/agents/writer/runs/{first.json()['run_id']}").status_code == 404
-    assert {s["session_id"] for s in client.get("/sessions", params={"user_id": user}).json()} == {
-        team_session
-    }
+    assert {s["session_id"] for s in listed()} == {team_session}
 
 
 def test_unknown_ids_are_404_naming_what_is_missing(client: httpx.Client) -> None:
@@ -254,7 +251,7 @@ def test_a_run_id_is_used_once_a_reused_one_is_409_and_changes_nothing(client: h
         assert taken.status_code == 409, taken.text
         assert run_id in taken.json()["detail"]
     stored = client.get(f"/agents/writer/runs/{run_id}").json()
-    assert (stored["input"], stored["session_id"]) == ("Hello", "owner-session")
+    assert (stored["input"]["input_content"], stored["session_id"]) == ("Hello", "owner-session")
     assert client.get("/sessions/thief-session").status_code == 404
 
 

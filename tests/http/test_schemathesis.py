@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from tests.http.conftest import KernServer
 
@@ -43,13 +44,15 @@ def test_every_answer_is_documented_and_none_is_a_server_error(api: KernServer) 
             suppress_health_check=list(HealthCheck),
         )
         def check(case: schemathesis.Case) -> None:
-            case.call_and_validate(timeout=30)
+            # A request the schema allows may ask for an Agno feature kern lacks (files, a version, a
+            # background run, another db_id): the documented 400, which a schema cannot express.
+            case.call_and_validate(timeout=30, excluded_checks=[positive_data_acceptance])
 
         try:
             check()
         except Unsatisfiable:  # nothing to make invalid (GET /health)
             assert mode is GenerationMode.NEGATIVE, operation.label
-        except Exception as exc:  # every route is tried; all failures are reported together
+        except (Exception, BaseExceptionGroup) as exc:  # every route is tried; all are reported together
             failures[f"{operation.label} ({mode.value})"] = str(exc)[:3000]
     assert routes >= 15, "the OpenAPI document lists every route"
     assert not failures, "\n\n".join(f"{label}:\n{text}" for label, text in failures.items())
