@@ -439,21 +439,30 @@ class SqlDb(BaseDb):
     ) -> None:
         sessions = self._tables.sessions
         now = time.time()
-        upsert = self._insert(sessions).values(
-            session_id=session_id,
-            session_type=session_type,
-            component_id=component_id,
-            user_id=user_id,
-            session_name=session_name,
-            session_state=session_state,
-            created_at=now,
-            updated_at=now,
+        upsert = self._new_session(
+            session_id, session_type, component_id, user_id, session_name, session_state, now
         )
         given = _given(session_name=session_name, session_state=session_state, updated_at=now)
         statement = upsert.on_conflict_do_update(
             index_elements=[sessions.c.session_id], set_={name: upsert.excluded[name] for name in given}
         )
         self._run(lambda conn: conn.execute(statement), write=True, what=f"upsert_session({session_id!r})")
+
+    def _new_session(
+        self,
+        session_id: str,
+        session_type: SessionType,
+        component_id: str,
+        user_id: str | None,
+        session_name: str | None,
+        session_state: dict[str, Any] | None,
+        now: float,
+    ) -> Any:
+        """The INSERT of a new session row (its conflict handling left to the caller)."""
+        return self._insert(self._tables.sessions).values(
+            session_id=session_id, session_type=session_type, component_id=component_id, user_id=user_id,
+            session_name=session_name, session_state=session_state, created_at=now, updated_at=now,
+        )  # fmt: skip
 
     def create_session(
         self,
@@ -466,18 +475,9 @@ class SqlDb(BaseDb):
         session_state: dict[str, Any] | None = None,
     ) -> bool:
         sessions = self._tables.sessions
-        now = time.time()
         statement = (
-            self._insert(sessions)
-            .values(
-                session_id=session_id,
-                session_type=session_type,
-                component_id=component_id,
-                user_id=user_id,
-                session_name=session_name,
-                session_state=session_state,
-                created_at=now,
-                updated_at=now,
+            self._new_session(
+                session_id, session_type, component_id, user_id, session_name, session_state, time.time()
             )
             .on_conflict_do_nothing(index_elements=[sessions.c.session_id])
             .returning(sessions.c.session_id)

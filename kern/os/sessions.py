@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request, Response
@@ -63,6 +64,20 @@ Statuses = Annotated[
 DeleteMedia = Annotated[
     bool, Query(alias="delete_media", description="Agno's: also delete offloaded media (kern stores none)")
 ]
+
+
+@dataclass
+class RunFilter:
+    """Which runs of a session a route lists: the session's claims, and the runs' start and status."""
+
+    session_type: TypeClaim = None
+    user_id: UserClaim = None
+    created_after: Created = None
+    created_before: Created = None
+    status: Statuses = None
+
+
+Runs = Annotated[RunFilter, Depends()]
 
 NO_FIELDS = CreateSessionRequest()
 """`POST /sessions` with no body: Agno's default, an agent session with a new id."""
@@ -136,21 +151,12 @@ def session_router(agent_os: AgentOS) -> APIRouter:
         component = components.get(record.component_id)
         return session_detail(record, component.spec if component is not None else None)
 
-    async def runs_of(
-        db: BaseDb,
-        session_id: str,
-        session_type: AgnoSessionType | None,
-        user_id: str | None,
-        created_after: int | None,
-        created_before: int | None,
-        status: list[str] | None,
-    ) -> list[AnyRunSchema]:
-        statuses = _statuses(status)
-        await load(db, session_id, user_id, session_type, with_runs=False)
+    async def runs_of(db: BaseDb, session_id: str, chosen: RunFilter) -> list[AnyRunSchema]:
+        statuses = _statuses(chosen.status)
+        await load(db, session_id, chosen.user_id, chosen.session_type, with_runs=False)
+        after, before = chosen.created_after, chosen.created_before
         runs = await in_db(
-            lambda: db.list_runs(
-                session_id, created_after=created_after, created_before=created_before, statuses=statuses
-            )
+            lambda: db.list_runs(session_id, created_after=after, created_before=before, statuses=statuses)
         )
         return [run_schema(run) for run in runs]
 
@@ -284,16 +290,8 @@ def session_router(agent_os: AgentOS) -> APIRouter:
         summary="The session's runs in start order, members' runs included (parent_run_id says whose)",
         responses=_answers(400, 404, 422, 503),
     )
-    async def get_session_runs(
-        session_id: SessionId,
-        db: Db,
-        session_type: TypeClaim = None,
-        user_id: UserClaim = None,
-        created_after: Created = None,
-        created_before: Created = None,
-        status: Statuses = None,
-    ) -> Response:
-        runs = await runs_of(db, session_id, session_type, user_id, created_after, created_before, status)
+    async def get_session_runs(session_id: SessionId, db: Db, chosen: Runs) -> Response:
+        runs = await runs_of(db, session_id, chosen)
         return JSONResponse([run.model_dump(mode="json", exclude_none=True) for run in runs])
 
     @router.get(
@@ -302,16 +300,8 @@ def session_router(agent_os: AgentOS) -> APIRouter:
         summary="The session's runs in short: ids, status, time, input and answer cut to 280 characters",
         responses=_answers(400, 404, 422, 503),
     )
-    async def get_session_run_previews(
-        session_id: SessionId,
-        db: Db,
-        session_type: TypeClaim = None,
-        user_id: UserClaim = None,
-        created_after: Created = None,
-        created_before: Created = None,
-        status: Statuses = None,
-    ) -> Response:
-        runs = await runs_of(db, session_id, session_type, user_id, created_after, created_before, status)
+    async def get_session_run_previews(session_id: SessionId, db: Db, chosen: Runs) -> Response:
+        runs = await runs_of(db, session_id, chosen)
         return JSONResponse([run_preview(run).model_dump(mode="json", exclude_none=True) for run in runs])
 
     @router.get(
