@@ -145,9 +145,11 @@ def _auth() -> tuple[str, str | None]:
     return mode, token_path
 
 
-def _wait_ready(process: subprocess.Popen[bytes], log_file: Path, timeout: float) -> None:
+def _wait_ready(process: subprocess.Popen[bytes], log_file: Path, address_file: Path, timeout: float) -> None:
+    """Until `ray start` says it started and has written the cluster's address (which it writes after
+    saying so: reading it at the first sign of life was a race)."""
     deadline = time.monotonic() + timeout
-    while READY_MARKER not in log_file.read_text(errors="replace"):
+    while READY_MARKER not in log_file.read_text(errors="replace") or not address_file.exists():
         if process.poll() is not None:
             raise ClusterError(f"ray start exited with {process.returncode}:\n{_tail(log_file)}")
         if time.monotonic() > deadline:
@@ -241,11 +243,12 @@ def _start(home: Path, num_cpus: int, port: int | None, timeout: float) -> Clust
         started_at=time.time(),
     )
     try:
-        _wait_ready(process, log_file, timeout)
+        address_file = temp_dir / "ray_current_cluster"
+        _wait_ready(process, log_file, address_file, timeout)
         state = dataclasses.replace(
             state,
             # Ray's choice of node IP (it avoids loopback addresses), as `ray start` recorded it.
-            address=(temp_dir / "ray_current_cluster").read_text().strip(),
+            address=address_file.read_text().strip(),
             session_dir=str((temp_dir / "session_latest").resolve()),
         )
         _check_attach(state, timeout)
