@@ -171,14 +171,14 @@ def test_a_caller_that_stops_reading_cannot_stall_the_shared_actor(server: Model
         os.kill(reader.pid, signal.SIGSTOP)
         durations = []
         deadline = time.monotonic() + LINK_EXPIRY_SECONDS + 8
-        # Other callers' runs go on while the stopped caller's link expires and its run is cancelled.
-        while time.monotonic() < deadline and stopped_run in running_on("kern:team:shared-team"):
+        while time.monotonic() < deadline:
             start = time.monotonic()
             assert team.run("Quick").status is RunStatus.completed
             durations.append(time.monotonic() - start)
             time.sleep(0.3)
-        assert durations and max(durations) < 3, f"other callers' runs stalled: {max(durations):.1f} s"
-        assert stopped_run not in running_on("kern:team:shared-team"), "the stopped caller's run goes on"
+        assert max(durations) < 3, f"other callers' runs stalled: {max(durations):.1f} s"
+        # The stopped caller's run was cancelled once its link expired.
+        assert stopped_run not in running_on("kern:team:shared-team")
     finally:
         os.kill(reader.pid, signal.SIGKILL)
         reader.wait()
