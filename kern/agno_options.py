@@ -1,5 +1,6 @@
-"""What Agno 3.1.10's `Agent(...)` and `Team(...)` take, so that an option kern does not support yet is
-refused by name, never silently dropped (a name Agno does not know is Python's usual TypeError)."""
+"""What Agno 3.1.10's `Agent(...)`, `Team(...)` and `AgentOS(...)` take, so that an option kern does not
+support yet is refused by name, never silently dropped (a name Agno does not know is Python's usual
+TypeError)."""
 
 from __future__ import annotations
 
@@ -65,6 +66,17 @@ AGNO_RUN_OPTIONS = frozenset(
 """What Agno 3.1.10's `run` / `arun` take beyond what kern's do."""
 
 
+AGNO_AGENTOS_OPTIONS = frozenset(
+    """
+    a2a_interface authorization authorization_config auto_provision_dbs checkpoint company config cors
+    event_stream interfaces internal_service_token knowledge manager mcp mcp_auth mcp_server media_storage
+    public queue registry run_hooks_in_background scheduler scheduler_base_url scheduler_poll_interval
+    settings tracing user_directory user_isolation workflows
+    """.split()
+)
+"""What Agno 3.1.10's `AgentOS(...)` takes that kern's does not (yet)."""
+
+
 def not_supported(call: str) -> NotImplementedError:
     """The error for an Agno option (or value) kern does not support yet, `call` showing it."""
     return NotImplementedError(f"{call} is an Agno 3.1.10 option kern does not support yet")
@@ -76,7 +88,9 @@ def refuse(kind: str, options: dict[str, Any]) -> None:
     if not options:
         return
     name = next(iter(options))
-    known = {"Team": AGNO_TEAM_OPTIONS, "Agent": AGNO_AGENT_OPTIONS}.get(kind, AGNO_RUN_OPTIONS)
+    known = {"Team": AGNO_TEAM_OPTIONS, "Agent": AGNO_AGENT_OPTIONS, "AgentOS": AGNO_AGENTOS_OPTIONS}.get(
+        kind, AGNO_RUN_OPTIONS
+    )
     if name in known:
         raise not_supported(f"{kind}({name}=...)")
     raise TypeError(f"{kind}() got an unexpected keyword argument {name!r}")

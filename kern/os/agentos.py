@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from kern.agent import Agent
-from kern.agno_options import not_supported
+from kern.agno_options import refuse
 from kern.component import Component
 from kern.db import BaseDb
 from kern.db.sql import SqlDb
@@ -22,16 +22,6 @@ if TYPE_CHECKING:
 Kind = Literal["agent", "team"]
 RouteConflict = Literal["preserve_agentos", "preserve_base_app", "error"]
 C = TypeVar("C", bound=Component)
-
-AGNO_AGENTOS_OPTIONS = frozenset(
-    """
-    a2a_interface authorization authorization_config auto_provision_dbs checkpoint company config cors
-    event_stream interfaces internal_service_token knowledge manager mcp mcp_auth mcp_server media_storage
-    public queue registry run_hooks_in_background scheduler scheduler_base_url scheduler_poll_interval
-    settings tracing user_directory user_isolation workflows
-    """.split()
-)
-"""What Agno 3.1.10's `AgentOS(...)` takes that kern's does not (yet)."""
 
 
 class ComponentNotFound(LookupError):
@@ -73,11 +63,7 @@ class AgentOS:
         telemetry: bool = True,
         **agno_options: Any,
     ) -> None:
-        if agno_options:
-            option = next(iter(agno_options))
-            if option in AGNO_AGENTOS_OPTIONS:
-                raise not_supported(f"AgentOS({option}=...)")
-            raise TypeError(f"AgentOS() got an unexpected keyword argument {option!r}")
+        refuse("AgentOS", agno_options)
         if not agents and not teams and db is None:
             raise ValueError("Either agents, teams or a database must be provided.")
         if on_route_conflict not in ("preserve_agentos", "preserve_base_app", "error"):

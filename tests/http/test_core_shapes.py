@@ -38,19 +38,16 @@ def word_count(text: str) -> str:
     return f"{len(text.split())} words"
 
 
+WRITER: dict[str, Any] = {
+    "tools": [word_count], "instructions": "Be brief.", "description": "Writes.",
+    "add_history_to_context": True, "num_history_runs": 5, "markdown": True, "retries": 2,
+    "metadata": {"team": "docs"},
+}  # fmt: skip
+"""The writer's options, the same on Agno and on kern."""
+
+
 def kern_os(db: SqliteDb, **options: Any) -> AgentOS:
-    writer = Agent(
-        name="Writer",
-        model=OpenAIResponses(id="gpt-x", api_key="secret-key"),
-        tools=[word_count],
-        instructions="Be brief.",
-        description="Writes.",
-        add_history_to_context=True,
-        num_history_runs=5,
-        markdown=True,
-        retries=2,
-        metadata={"team": "docs"},
-    )
+    writer = Agent(name="Writer", model=OpenAIResponses(id="gpt-x", api_key="secret-key"), **WRITER)
     plain = Agent(name="Plain", model=OpenAIChat(id="c1"), read_chat_history=True, introduction="Hello!")
     desk = Team(
         name="Desk", members=[writer, plain], model=OpenAIResponses(id="gpt-x"), respond_directly=True
@@ -66,18 +63,7 @@ def agno_app() -> FastAPI:
     from agno.os import AgentOS as AgnoOS
     from agno.team import Team as AgnoTeam
 
-    writer = AgnoAgent(
-        name="Writer",
-        model=AgnoResponses(id="gpt-x", api_key="secret-key"),
-        tools=[word_count],
-        instructions="Be brief.",
-        description="Writes.",
-        add_history_to_context=True,
-        num_history_runs=5,
-        markdown=True,
-        retries=2,
-        metadata={"team": "docs"},
-    )
+    writer = AgnoAgent(name="Writer", model=AgnoResponses(id="gpt-x", api_key="secret-key"), **WRITER)
     plain = AgnoAgent(name="Plain", model=AgnoChat(id="c1"), read_chat_history=True, introduction="Hello!")
     desk = AgnoTeam(
         name="Desk", members=[writer, plain], model=AgnoResponses(id="gpt-x"), respond_directly=True
