@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import gc
+import os
 import time
 from collections import deque
 from collections.abc import AsyncIterator
@@ -27,6 +28,7 @@ from actors.link import (
     ReplicaUnavailable,
 )
 from actors.members import ActorMembers
+from actors.pools import ReplicaLoad
 from actors.runtime import aask_supervisor, use_namespace
 from kern.db import writer
 from kern.engine.frames import Batch
@@ -59,13 +61,15 @@ idle replica samples once a second."""
 class _ComponentActor:
     """One replica of an agent or team: hosts runs, many at once on its event loop."""
 
-    def __init__(self, namespace: str) -> None:
+    def __init__(self, namespace: str, options_key: str) -> None:
         import kern.models.openai.sse  # noqa: F401  (the SDK: imported here, not on the first run's clock)
 
-        use_namespace(namespace)
+        self._node_id = ray.get_runtime_context().get_node_id()
+        use_namespace(namespace, self._node_id)
+        self._options_key = options_key
+        self._idle_since = time.monotonic()
         self._host = RunHost()
         self._self: ActorHandle = ray.get_runtime_context().current_actor
-        self._node_id = ray.get_runtime_context().get_node_id()
         self._links: dict[str, _Link] = {}
         self._reaper: asyncio.Task[None] | None = None
         self._retiring = False
@@ -168,11 +172,11 @@ class _ComponentActor:
         """The supervisor's cancel message: cancel this actor's run. True if it was in flight."""
         return self._host.cancel(run_id)
 
-    async def load(self) -> tuple[int, float, float, str, int, int, int]:
+    async def load(self) -> ReplicaLoad:
         """The supervisor's poll: runs in flight, the longest event-loop lateness (ms) and the cores used
-        since the last poll, the node, then what is stuck: sync tool threads abandoned by cancelled
-        runs, run records waiting for the database, records lost. A replica being removed closes its
-        links once its last run has ended."""
+        since the last poll, the node, what is stuck (sync tool threads abandoned by cancelled runs, run
+        records waiting for the database, records lost), then what it was created with, its process and
+        how long it has been idle. A replica being removed closes its links once its last run has ended."""
         if self._lag_probe is None:
             self._lag_probe = asyncio.create_task(self._probe_lag())
         lag, self._lag_ms = self._lag_ms, 0.0
@@ -182,7 +186,12 @@ class _ComponentActor:
         if self._retiring and not runs:
             for link in self._links.values():
                 link.outbox.close()
-        return runs, lag, cores, self._node_id, _stuck_tools(), writer.pending(), writer.unsaved()
+        if runs:
+            self._idle_since = time.monotonic()
+        return ReplicaLoad(
+            runs, lag, cores, self._node_id, _stuck_tools(), writer.pending(), writer.unsaved(),
+            self._options_key, os.getpid(), _resident_bytes(), time.monotonic() - self._idle_since,
+        )  # fmt: skip
 
     def retire(self) -> None:
         """The supervisor is removing this replica: it refuses new runs; the runs in flight go on."""
@@ -200,6 +209,7 @@ class _ComponentActor:
     def _ended(self, run_id: str, _: object) -> None:
         """A run ended: the supervisor hears it, and so does a restarted one, from `ended`."""
         self._recently_ended.append(run_id)
+        self._idle_since = time.monotonic()
         self._finishes.post(run_id)
 
     def ended(self) -> list[str]:
@@ -239,6 +249,15 @@ class _ComponentActor:
         task = self._host.start(spec, request, outbox, members=members, gate=registered)
         task.add_done_callback(functools.partial(self._ended, request.run_id))
         return task
+
+
+def _resident_bytes() -> int:
+    """This process's resident memory (Linux; 0 elsewhere)."""
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return 0
 
 
 def _stuck_tools() -> int:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
 import logging
 import math
 import time
@@ -28,6 +29,7 @@ import ray
 from ray.actor import ActorHandle
 from ray.exceptions import RayActorError
 
+from kern.placement import Placement
 from kern.replicas import PoolStatus, Replicas, ReplicaStatus
 
 POLL_SECONDS = 1.0
@@ -55,6 +57,15 @@ class PoolConfig:
     kind: str
     ray_options: dict[str, Any]
     bounds: Replicas
+    placement: Placement = field(default_factory=Placement)
+    near_node: str | None = None
+    """The node of the team's actor that uses this component (a member): `with_team` places it there."""
+
+    @property
+    def options_key(self) -> str:
+        """What a replica is created with (not `near_node`: a member used by teams on two nodes is one
+        pool); replicas made with another key are replaced."""
+        return repr((self.placement.model_dump(), sorted(self.ray_options.items())))
 
     def replica_name(self, index: int) -> str:
         return self.name if index == 0 else f"{self.name}#{index}"
@@ -79,6 +90,12 @@ class ReplicaLoad(NamedTuple):
     stuck_tools: int
     records_waiting: int
     records_lost: int
+    options_key: str
+    """The `PoolConfig.options_key` it was created with."""
+    pid: int
+    rss_bytes: int
+    idle_seconds: float
+    """How long it has had no run in flight (0 while it has one)."""
 
 
 Route = tuple[str, ActorHandle, int]
@@ -90,10 +107,12 @@ class _Replica:
     index: int
     handle: ActorHandle | None = None
     """None while the actor is being created."""
+    options_key: str | None = None
+    """What it was created with (`PoolConfig.options_key`); learnt from its first poll if adopted."""
     created: float = field(default_factory=time.monotonic)
     load: ReplicaLoad | None = None
     """None until it first answers."""
-    poll: concurrent.futures.Future[tuple[int, float, float, str, int, int, int]] | None = None
+    poll: concurrent.futures.Future[ReplicaLoad] | None = None
     cpu: deque[float] = field(default_factory=lambda: deque(maxlen=CPU_WINDOW_POLLS))
     """Its CPU at the last polls: the pool grows on the average, not on one busy second."""
     polled: float = 0.0
@@ -137,9 +156,35 @@ class Pool:
         self._lost = lost
         self._replicas = {index: _Replica(index, handle) for index, handle in adopted.items()}
         self._low_since: float | None = None
+        self._busy_since = time.monotonic()
         self._limit = config.bounds.max
+        self.closing = False
+        """Stopped (`kern stop`) or idle too long: its replicas drain and end, then the pool is forgotten."""
         if 0 not in self._replicas:
             self._add(0)
+
+    @property
+    def closed(self) -> bool:
+        return self.closing and not self._replicas
+
+    def reconfigure(self, config: PoolConfig) -> None:
+        """A caller's settings. Bounds apply at the next round; replicas created with other options
+        (placement, `ray_options`) are replaced: they take no new runs and end once their runs have."""
+        self.config = dataclasses.replace(config, near_node=self.config.near_node or config.near_node)
+        now = time.monotonic()
+        for replica in self._replicas.values():
+            if replica.options_key not in (None, config.options_key):
+                self._drain(replica, now, "its placement or ray_options changed")
+
+    def close(self) -> None:
+        """Take no new runs; each replica ends once its runs have (`kern stop` cancels them first)."""
+        self.closing = True
+        now = time.monotonic()
+        for replica in self._replicas.values():
+            self._drain(replica, now, None)
+
+    def replica_names(self) -> list[str]:
+        return [self.config.replica_name(index) for index in self._replicas]
 
     def routes(self) -> list[Route]:
         """The replicas that take runs."""
@@ -167,6 +212,9 @@ class Pool:
                     stuck_tools=r.load.stuck_tools if r.load else 0,
                     records_waiting=r.load.records_waiting if r.load else 0,
                     records_lost=r.load.records_lost if r.load else 0,
+                    pid=r.load.pid if r.load else None,
+                    memory_mib=r.load.rss_bytes / 2**20 if r.load else None,
+                    idle_seconds=r.load.idle_seconds if r.load else None,
                 )
                 for r in sorted(self._replicas.values(), key=lambda r: r.index)
             ],
@@ -181,7 +229,19 @@ class Pool:
         for replica in list(self._replicas.values()):
             if replica.handle is not None:
                 self._check(replica, now)
+        if self.closing:
+            return
+        if any(replica.runs or replica.load is None for replica in self._replicas.values()):
+            self._busy_since = now
+        if bounds.exit_idle_seconds is not None and now - self._busy_since >= bounds.exit_idle_seconds:
+            log.info(
+                "kern pool %s: idle for %.0f s, its replicas exit", self.config.name, now - self._busy_since
+            )
+            self.close()
+            return
         self._scale(now)
+        if 0 not in self._replicas:  # the first replica, the one callers find by name, is always there
+            self._add(0)
 
     def _check(self, replica: _Replica, now: float) -> None:
         assert replica.handle is not None
@@ -194,8 +254,11 @@ class Pool:
                     self._kill(replica, f"replica {name} did not answer for {STUCK_SECONDS:.0f} s")
                 return
             try:
-                replica.load = ReplicaLoad(*replica.poll.result())
+                replica.load = replica.poll.result()
                 replica.cpu.append(replica.load.cpu)
+                replica.options_key = replica.options_key or replica.load.options_key
+                if replica.options_key != self.config.options_key:
+                    self._drain(replica, now, "its placement or ray_options changed")
             except RayActorError as exc:
                 if replica.draining_since is None:
                     self._note(f"replica {name} died: {type(exc).__name__}")
@@ -235,13 +298,26 @@ class Pool:
             (r for r in serving if r.index != 0 and r.handle is not None), key=lambda r: (r.runs, -r.index)
         )
         for replica in removable[: len(serving) - wanted]:
-            assert replica.handle is not None
-            replica.draining_since = now
+            self._drain(replica, now, None)
+
+    def _drain(self, replica: _Replica, now: float, why: str | None) -> None:
+        """The replica takes no new runs, and is killed once its runs have ended."""
+        if replica.draining_since is not None:
+            return
+        if why:
+            log.info(
+                "kern pool %s: replacing %s: %s",
+                self.config.name,
+                self.config.replica_name(replica.index),
+                why,
+            )
+        replica.draining_since = now
+        if replica.handle is not None:
             replica.handle.retire.remote()
 
     def _add(self, index: int) -> None:
         """Create a replica on a worker thread; it counts as starting meanwhile."""
-        replica = self._replicas[index] = _Replica(index)
+        replica = self._replicas[index] = _Replica(index, options_key=self.config.options_key)
         creating = asyncio.get_running_loop().run_in_executor(None, self._create, self.config, index)
         creating.add_done_callback(lambda done: self._created(replica, done))
 
@@ -253,6 +329,8 @@ class Pool:
         else:
             replica.handle = done.result()
             replica.created = time.monotonic()
+            if replica.draining_since is not None:  # closed or reconfigured while it was being made
+                replica.handle.retire.remote()
 
     def _kill(self, replica: _Replica, problem: str | None) -> None:
         if problem:
@@ -292,14 +370,23 @@ class Pools:
         if self._tending is None:
             self._tending = asyncio.create_task(self._tend_forever())
         pool = self._pools.get(name)
+        if pool is not None and pool.closing:
+            return []  # its replicas are ending: callers wait, then ask again and find a new pool
         if config is not None:
             if pool is None:
                 adopted = await asyncio.get_running_loop().run_in_executor(None, self._find, config)
                 pool = self._pools.get(name) or self._pools.setdefault(
                     name, Pool(config, self._create, adopted, self._lost)
                 )
-            pool.config = config
+            pool.reconfigure(config)
         return None if pool is None else pool.routes()
+
+    def close(self, names: list[str] | None) -> list[str]:
+        """Close the pools of these components (None: all): their replica names."""
+        closing = [pool for name, pool in self._pools.items() if names is None or name in names]
+        for pool in closing:
+            pool.close()
+        return [replica for pool in closing for replica in pool.replica_names()]
 
     def status(self) -> list[PoolStatus]:
         return [pool.status() for pool in self._pools.values()]
@@ -314,11 +401,13 @@ class Pools:
                     self._cpus = await asyncio.get_running_loop().run_in_executor(None, _cluster_cpus)
                 except Exception:
                     log.exception("kern pools: could not read the cluster's resources")
-            for pool in list(self._pools.values()):
+            for name, pool in list(self._pools.items()):
                 try:
                     pool.tend(time.monotonic(), self._cpus)
                 except Exception:
                     log.exception("kern pool %s: tending failed", pool.config.name)
+                if pool.closed:
+                    del self._pools[name]
 
 
 def _cluster_cpus() -> float:

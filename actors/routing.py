@@ -25,8 +25,9 @@ from ray.actor import ActorHandle
 from ray.exceptions import ActorDiedError, RayActorError
 
 from actors.link import LinkReader, ReplicaUnavailable, reader
+from actors.placement import node_of
 from actors.pools import PoolConfig, Route
-from actors.runtime import forget_supervisor, pool_config, replica_actor, supervisor
+from actors.runtime import created_on, forget_supervisor, pool_config, replica_actor, supervisor
 from kern.engine.inbox import Inbox
 from kern.specs import AgentSpec, ComponentSpec, RunRequest, TeamSpec
 
@@ -78,6 +79,11 @@ class Router:
         with self._lock:
             self._anchor = handle
         return handle
+
+    def anchor_node(self) -> str | None:
+        """The node of the first replica: where it runs, else (not placed yet) where this process sent it."""
+        handle = self.anchor()
+        return node_of(handle._actor_id.hex()) or created_on(self.config.replica_name(0))
 
     def ready_anchor(self, timeout: float) -> ActorHandle:
         """The first replica once it answers (recreated if the one known here has died)."""
@@ -142,8 +148,12 @@ class Router:
     def reconfigure(self, config: PoolConfig) -> None:
         """The component's settings changed in this process: the supervisor hears the new ones."""
         with self._lock:
-            if config != self.config:
-                self.config, self._configured = config, False
+            if config == self.config:
+                return
+            if config.options_key != self.config.options_key:
+                # The supervisor replaces the replicas made with the old options: wait for its new table.
+                self._routes, self._anchor, self._tabled = [], None, False
+            self.config, self._configured = config, False
 
     def _release(self, name: str) -> None:
         with self._lock:
@@ -227,9 +237,9 @@ class Lease:
             self.router._release(self.name)
 
 
-def router(spec: AgentSpec | TeamSpec) -> Router:
-    """This process's router for the component."""
-    config = pool_config(spec)
+def router(spec: AgentSpec | TeamSpec, near_node: str | None = None) -> Router:
+    """This process's router for the component (a team's member: `near_node` is the team's node)."""
+    config = pool_config(spec, near_node)
     with _lock:
         found = _routers.get(config.name)
         if found is None:

@@ -12,6 +12,7 @@ import ray
 from ray.actor import ActorHandle
 from ray.exceptions import ActorDiedError, ActorUnavailableError
 
+from actors.placement import actor_options
 from actors.pools import PoolConfig
 from actors.supervisor import Supervisor
 from kern import local_cluster
@@ -30,6 +31,9 @@ RESTART_RETRY_SECONDS = 0.2
 
 _lock = threading.Lock()
 _supervisor: ActorHandle | None = None
+_home_node: str | None = None
+_created_on: dict[str, str] = {}
+"""In a team's actor, its node: the team's members are placed near it (`Placement.strategy`)."""
 
 local_cluster.prefer_worker_priority()
 
@@ -65,10 +69,11 @@ def attach_ray() -> bool:
         return True
 
 
-def use_namespace(namespace: str) -> None:
-    """Run this process's kern lookups in `namespace` (called in each actor with its creator's)."""
-    global NAMESPACE
-    NAMESPACE = namespace
+def use_namespace(namespace: str, home_node: str | None = None) -> None:
+    """Run this process's kern lookups in `namespace` (called in each actor with its creator's, and the
+    actor's node, near which the members it uses are placed)."""
+    global NAMESPACE, _home_node
+    NAMESPACE, _home_node = namespace, home_node
 
 
 def supervisor(*, refresh: bool = False) -> ActorHandle:
@@ -138,15 +143,22 @@ def actor_name(spec: ComponentSpec) -> str:
     return f"kern:{spec.kind}:{spec.id}"
 
 
-def pool_config(spec: AgentSpec | TeamSpec) -> PoolConfig:
-    """What the supervisor needs to keep the component's replicas."""
+def pool_config(spec: AgentSpec | TeamSpec, near_node: str | None = None) -> PoolConfig:
+    """What the supervisor needs to keep the component's replicas (a member's: near its team's node,
+    `near_node`, else this actor's)."""
     return PoolConfig(
-        name=actor_name(spec), kind=spec.kind, ray_options=spec.ray_options, bounds=spec.replicas
+        name=actor_name(spec),
+        kind=spec.kind,
+        ray_options=spec.ray_options,
+        bounds=spec.replicas,
+        placement=spec.placement,
+        near_node=near_node or _home_node,
     )
 
 
 def replica_actor(config: PoolConfig, index: int) -> ActorHandle:
-    """Get or create one replica of a component (its options apply when it is created).
+    """Get or create one replica of a component (its options apply when it is created; one that exists
+    with other options is replaced by its pool). Raises `PlacementError` if no node can run it.
 
     Replicas are detached: they serve every process of the namespace and live as long as the Ray
     cluster (a local `ray.init()` cluster ends with its driver), or until the supervisor removes them.
@@ -154,8 +166,25 @@ def replica_actor(config: PoolConfig, index: int) -> ActorHandle:
     from actors.component import AgentActor, TeamActor
 
     ensure_ray()
+    name = config.replica_name(index)
+    try:
+        return ray.get_actor(name, namespace=NAMESPACE)
+    except ValueError:
+        pass
+    placed = actor_options(name, config.placement, config.near_node, config.ray_options)
+    options = {**DEFAULT_ACTOR_OPTIONS, **config.ray_options, **placed, "name": name}
     actor_class = TeamActor if config.kind == "team" else AgentActor
-    options = {**DEFAULT_ACTOR_OPTIONS, **config.ray_options, "name": config.replica_name(index)}
-    return actor_class.options(  # type: ignore[union-attr]
+    handle = actor_class.options(  # type: ignore[union-attr]
         namespace=NAMESPACE, get_if_exists=True, lifetime="detached", **options
-    ).remote(NAMESPACE)
+    ).remote(NAMESPACE, config.options_key)
+    target = getattr(options.get("scheduling_strategy"), "node_id", None)
+    if target is not None:
+        with _lock:
+            _created_on[name] = target
+    return handle
+
+
+def created_on(name: str) -> str | None:
+    """The node this process sent the replica `name` to when it made it (None if it did not)."""
+    with _lock:
+        return _created_on.get(name)

@@ -225,6 +225,25 @@ class Supervisor:
         self._recover()
         return await self._pools.routes(name, config)
 
+    async def stop(self, components: list[str] | None) -> tuple[list[str], list[str]]:
+        """`kern stop`: cancel the runs of these components (`<kind>:<id>` or an id; None: all of them)
+        and end their replicas: a pool's once its runs have ended, any other at once. Returns the names
+        of the replicas that end, and the components asked for that have none."""
+        await self._recovered()
+        replicas = await asyncio.get_running_loop().run_in_executor(None, _named_replicas)
+        chosen = {name: handle for name, handle in replicas.items() if _chosen(name, components)}
+        pooled = set(self._pools.close(sorted({_component(name) for name in chosen})))
+        owners = {handle._actor_id.hex() for handle in chosen.values()}
+        runs = [run_id for run_id, run in self._live.items() if run.owner._actor_id.hex() in owners]
+        roots = [run_id for run_id in runs if self._live[run_id].parent_run_id not in runs]
+        await asyncio.gather(*(self.cancel(run_id) for run_id in roots), return_exceptions=True)
+        for name, handle in chosen.items():
+            if name not in pooled:
+                ray.kill(handle, no_restart=True)
+                self._owner_lost(handle._actor_id.hex())
+        unknown = [c for c in components or [] if not any(_chosen(name, [c]) for name in chosen)]
+        return sorted(chosen), unknown
+
     def pools(self) -> list[PoolStatus]:
         """Every component's replicas: state, runs, event-loop lag, node (for `kern ps` and tests)."""
         return self._pools.status()
@@ -301,18 +320,34 @@ async def _runs_of(handle: ActorHandle) -> tuple[list[tuple[str, str | None]], l
 
 def _all_replicas() -> list[ActorHandle]:
     """Every replica of every component in this namespace."""
+    if not ray.is_initialized():  # the class used in-process, in tests
+        return []
+    return list(_named_replicas().values())
+
+
+def _named_replicas() -> dict[str, ActorHandle]:
+    """Every replica of every component in this namespace, by actor name."""
     from actors.runtime import NAMESPACE
 
-    found: list[ActorHandle] = []
-    if not ray.is_initialized():  # the class used in-process, in tests
-        return found
+    found: dict[str, ActorHandle] = {}
     for actor in ray.util.list_named_actors(all_namespaces=True):
         if actor["namespace"] == NAMESPACE and actor["name"].startswith(("kern:agent:", "kern:team:")):
             try:
-                found.append(ray.get_actor(actor["name"], namespace=NAMESPACE))
+                found[actor["name"]] = ray.get_actor(actor["name"], namespace=NAMESPACE)
             except ValueError:  # it ended meanwhile
                 continue
     return found
+
+
+def _component(replica_name: str) -> str:
+    """`kern:agent:writer#2` -> `kern:agent:writer`."""
+    return replica_name.partition("#")[0]
+
+
+def _chosen(replica_name: str, components: list[str] | None) -> bool:
+    """Whether the replica serves one of `components` (`<kind>:<id>` or a bare id)."""
+    _, kind, component_id = _component(replica_name).split(":", 2)
+    return components is None or any(c in (component_id, f"{kind}:{component_id}") for c in components)
 
 
 def _existing_replicas(config: PoolConfig) -> dict[int, ActorHandle]:

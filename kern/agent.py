@@ -13,6 +13,7 @@ from kern.db import BaseDb, default_db
 from kern.engine.structured import OutputSchema
 from kern.models.base import Model
 from kern.models.openai import OpenAIResponses
+from kern.placement import Placement, Strategy, placement_of
 from kern.replicas import Replicas, default_replicas
 from kern.run.agent import RunEvent, RunOutput
 from kern.specs import AgentSpec, slugify
@@ -65,6 +66,7 @@ class Agent(Component):
         user_id: str | None = None,
         ray_options: dict[str, Any] | None = None,
         replicas: Replicas | None = None,
+        placement: Placement | Strategy | None = None,
         stream: bool | None = None,
         stream_events: bool | None = None,
         role: str | None = None,
@@ -121,6 +123,7 @@ class Agent(Component):
             introduction=introduction,
             ray_options=ray_options or {},
             replicas=replicas or default_replicas(),
+            placement=placement_of(placement),
             output_schema=output_schema,
             input_schema=input_schema,
             use_json_mode=use_json_mode,

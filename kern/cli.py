@@ -1,5 +1,5 @@
 """The `kern` command: `kern demo`, `kern model-server`, `kern serve`, `kern up` / `down` / `status`,
-`kern ps`."""
+`kern ps`, `kern stop`."""
 
 from __future__ import annotations
 
@@ -38,7 +38,15 @@ def main(argv: list[str] | None = None) -> None:
     )
     commands.add_parser("status", help="say whether the `kern up` cluster is running (exit code 1 if not)")
     commands.add_parser(
-        "ps", help="list every agent's and team's replicas: state, runs, CPU, event-loop lag, node"
+        "ps", help="list every agent's and team's replicas: state, runs, CPU, lag, pid, memory, idle, node"
+    )
+    stop_command = commands.add_parser(
+        "stop", help="cancel the runs of agents or teams and end their replicas (the next run restarts them)"
+    )
+    stop_command.add_argument("components", nargs="*", help="ids, or kind:id (agent:writer, team:story)")
+    stop_command.add_argument("--all", action="store_true", help="every agent and team")
+    stop_command.add_argument(
+        "--timeout", type=float, default=30.0, help="seconds to wait for them to end (default 30)"
     )
     args, rest = parser.parse_known_args(argv)
     if args.command in ("up", "down", "status"):
@@ -53,6 +61,12 @@ def main(argv: list[str] | None = None) -> None:
         from kern.ps import run_ps
 
         raise SystemExit(run_ps())
+    if args.command == "stop":
+        if rest or bool(args.components) == args.all:
+            parser.error("name the agents or teams to stop, or give --all")
+        from kern.ps import run_stop
+
+        raise SystemExit(run_stop(None if args.all else args.components, args.timeout))
     if args.command == "demo":
         from kern.demo import run_demo
 

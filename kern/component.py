@@ -107,12 +107,16 @@ class Component:
                 for spec in specs:
                     if spec.db is not None:
                         spec.db.attach()  # an InMemoryDb's actor, owned by this process
-                routers = [routing.router(spec) for spec in specs]
-                for each in routers:
-                    each.anchor()
-                    each.announce()
-                routers[-1].ready_anchor(READY_TIMEOUT_SECONDS)
-                self._router = routers[-1]
+                root = routing.router(self.spec)
+                root.anchor()
+                root.announce()
+                near = root.anchor_node() if len(specs) > 1 else None  # members go near their team
+                for spec in specs[:-1]:
+                    member = routing.router(spec, near)
+                    member.anchor()
+                    member.announce()
+                root.ready_anchor(READY_TIMEOUT_SECONDS)
+                self._router = root
             return self._router
 
     def _request(self, input: RunInput, stream: bool, options: RunOptions) -> RunRequest:

@@ -13,6 +13,7 @@ ENVIRONMENT = {
     "target_runs": "KERN_TARGET_RUNS_PER_REPLICA",
     "target_cpu": "KERN_TARGET_CPU_PER_REPLICA",
     "idle_seconds": "KERN_REPLICA_IDLE_SECONDS",
+    "exit_idle_seconds": "KERN_EXIT_IDLE_SECONDS",
 }
 """Environment variables that set the default for components that give no `replicas`."""
 STATUS_TIMEOUT_SECONDS = 10.0
@@ -25,7 +26,9 @@ class Replicas(BaseModel):
     (a replica is one process: more of them than cores only adds overhead). It adds one as soon as the
     replicas are busy: more than `target_runs` runs in flight each, or more than `target_cpu` of a core
     each (averaged over 10 s). It removes one once fewer would have done for `idle_seconds`: a removed
-    replica takes no new runs and ends when its runs have finished.
+    replica takes no new runs and ends when its runs have finished. With `exit_idle_seconds`, every
+    replica, the first included, ends after that long with no run in flight (its process and memory are
+    given back); the next run starts them again (a second or two).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -40,6 +43,8 @@ class Replicas(BaseModel):
     on about 0.4 of a core (benchmarks/concurrency.py)."""
     idle_seconds: float = Field(default=60.0, ge=0)
     """How long the load must stay low before a replica is removed."""
+    exit_idle_seconds: float | None = Field(default=None, ge=1)
+    """How long with no run before all replicas end (None: never, the default: they stay warm)."""
 
     @model_validator(mode="after")
     def _ordered(self) -> Replicas:
@@ -66,6 +71,11 @@ class ReplicaStatus(BaseModel):
     """Run records its database has not taken yet: slow, locked or down (kern.db.writer retries them)."""
     records_lost: int = 0
     """Run records it gave up on (the database refused them for good, or too many waited)."""
+    pid: int | None = None
+    memory_mib: float | None = None
+    """Resident memory of its process."""
+    idle_seconds: float | None = None
+    """How long it has had no run in flight (None until it first answers)."""
 
 
 class PoolStatus(BaseModel):

@@ -7,10 +7,11 @@ import uuid
 from collections.abc import Callable
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from kern.db.base import BaseDb
 from kern.models.base import Model
+from kern.placement import Placement
 from kern.replicas import Replicas, default_replicas
 from kern.run.agent import RunOutput
 from kern.run.context import RunContext
@@ -119,6 +120,18 @@ class ComponentSpec(BaseModel):
     """Extra Ray actor options (num_cpus, resources, runtime_env, scheduling_strategy...) of each replica."""
     replicas: Replicas = Field(default_factory=default_replicas)
     """How many actors serve this component (kern.replicas)."""
+    placement: Placement = Field(default_factory=Placement)
+    """Which nodes run its replicas (kern.placement)."""
+
+    @field_validator("placement")
+    @classmethod
+    def _one_strategy(cls, placement: Placement, info: ValidationInfo) -> Placement:
+        if placement.strategy and "scheduling_strategy" in info.data.get("ray_options", {}):
+            raise ValueError(
+                f"placement strategy {placement.strategy!r} and ray_options['scheduling_strategy'] both "
+                "say where the actors go: give one"
+            )
+        return placement
 
     def system_prompt(self, context: RunContext | None = None) -> str:
         """The system message, as Agno builds an agent's (`kern.engine.system_message`), for a run."""

@@ -15,6 +15,7 @@ from kern.db import BaseDb, default_db
 from kern.engine.structured import OutputSchema
 from kern.models.base import Model
 from kern.models.openai import OpenAIResponses
+from kern.placement import Placement, Strategy, placement_of
 from kern.replicas import Replicas, default_replicas
 from kern.run.team import TeamRunEvent, TeamRunOutput
 from kern.specs import AgentSpec, TeamSpec, slugify
@@ -62,6 +63,7 @@ class Team(Component):
         user_id: str | None = None,
         ray_options: dict[str, Any] | None = None,
         replicas: Replicas | None = None,
+        placement: Placement | Strategy | None = None,
         stream: bool | None = None,
         stream_events: bool | None = None,
         show_members_responses: bool = False,
@@ -150,6 +152,7 @@ class Team(Component):
             events_to_skip=[str(name) for name in events_to_skip] if events_to_skip is not None else None,
             ray_options=ray_options or {},
             replicas=replicas or default_replicas(),
+            placement=placement_of(placement),
             output_schema=output_schema,
             input_schema=input_schema,
             use_json_mode=use_json_mode,

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -124,20 +125,28 @@ def test_up_scripts_attach_down(tmp_path: Path, server: ModelServer) -> None:
         second = script(home, FIND_AGENT)
         assert second["gcs"] == state.address
 
-        ps = kern(home, "ps")
-        assert ps.returncode == 0, ps.stderr
-        row = next(line for line in ps.stdout.splitlines() if line.startswith("agent attach-probe"))
-        assert row.split()[2:4] in (
-            ["kern:agent:attach-probe", "ready"],
-            ["kern:agent:attach-probe", "starting"],
-        )
+        for _ in range(20):  # the supervisor polls each replica once a second
+            ps = kern(home, "ps")
+            assert ps.returncode == 0, ps.stderr
+            row = next(line for line in ps.stdout.splitlines() if line.startswith("agent attach")).split()
+            if row[3] == "ready":
+                break
+            time.sleep(0.5)
+        assert row[2:4] == ["kern:agent:attach-probe", "ready"], row
+        actor_pid, memory_mib = int(row[7]), float(row[8])
+        assert memory_mib > 50 and float(row[9]) >= 0, row  # memory, idle seconds
         assert "replicas 1-4" in ps.stdout
 
         processes = cluster_processes(state)
         assert any("raylet" in p.command for p in processes) and any(
             "gcs_server" in p.command for p in processes
         )
-        assert any(p.command.startswith("ray::AgentActor") for p in processes)
+        assert any(p.command.startswith("ray::AgentActor") and p.pid == actor_pid for p in processes)
+
+        stop = kern(home, "stop", "attach-probe", "no-such-agent")
+        assert "kern:agent:attach-probe: stopped" in stop.stdout, stop.stdout + stop.stderr
+        assert stop.returncode == 1 and "No agent or team 'no-such-agent'" in stop.stderr
+        assert not any(p.pid == actor_pid for p in cluster_processes(state)), "the actor's process ended"
 
         down = kern(home, "down", "--timeout", "20")
         assert down.returncode == 0 and f"Stopped the cluster at {state.address}" in down.stdout, down.stderr

@@ -1,5 +1,6 @@
-"""Three Ray nodes on one machine (`ray.cluster_utils.Cluster`), in a process of its own: a team and its
-member on different nodes, cancelled across nodes, then their nodes hang and die."""
+"""Three Ray nodes on one machine (`ray.cluster_utils.Cluster`), in a process of its own: where kern places
+teams and members, then a team and its member on different nodes, cancelled across nodes, then their
+nodes hang and die."""
 
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ def test_team_across_nodes_that_hang_and_die() -> None:
     print(done.stdout)
     assert done.returncode == 0, done.stdout + done.stderr[-4000:]
     for check in [
+        "OK placement: teams spread over 3 nodes, each member on its team's node",
+        "OK placement: a label pins the agent, and a new label moves it",
         "OK cancel reaches the member on the other node",
         "OK member node hangs, cancel",
         "OK member node hangs: member RunError",

@@ -20,3 +20,18 @@ def test_kern_ps_shows_stuck_tools_and_records_waiting_for_the_database() -> Non
         "(3 tool threads stuck in cancelled runs; 12 records waiting for the database; 1 records lost)"
     )
     assert lines[2].endswith("abc"), "a healthy replica has no notes"
+
+
+def test_kern_ps_shows_each_replicas_process_memory_and_idle_time() -> None:
+    polled = ReplicaStatus(
+        name="kern:agent:clerk", state="ready", runs=0, lag_ms=1.0, cpu=0.0, node_id="abc",
+        pid=4242, memory_mib=97.6, idle_seconds=12.4,
+    )  # fmt: skip
+    starting = ReplicaStatus(name="kern:agent:clerk#1", state="starting", runs=0, lag_ms=0.0, cpu=0.0,
+                             node_id=None)  # fmt: skip
+    pool = PoolStatus(name="kern:agent:clerk", kind="agent", bounds=Replicas(), limit=2,
+                      replicas=[polled, starting], problem=None)  # fmt: skip
+    header, first, second, _ = render([pool]).splitlines()
+    assert header.split()[7:] == ["PID", "MEM", "MiB", "IDLE", "s", "NODE"]
+    assert first.split()[7:] == ["4242", "98", "12", "abc"]
+    assert second.split()[5:] == ["-", "-", "-", "-"], "a replica not polled yet shows no process"

@@ -1,4 +1,5 @@
-"""A team on one Ray node, its member on another: cancel across nodes, then hang and lose the nodes.
+"""Placement on three Ray nodes; then a team on one node, its member on another: cancel across nodes,
+then hang and lose the nodes.
 
 Run by tests/test_multinode.py in its own process (it starts its own three-node Ray cluster: the head
 with the driver and the supervisor, a node for the team's actor, one for the member's). Prints one
@@ -20,6 +21,7 @@ from ray.cluster_utils import Cluster
 from actors.runtime import NAMESPACE, ON_HEAD_NODE
 from kern.agent import Agent
 from kern.model_server import ModelServer
+from kern.placement import Placement
 from kern.run.agent import RunEvent
 from kern.run.events import is_terminal
 from kern.run.team import TeamRunEvent
@@ -29,8 +31,8 @@ from tests.support import assert_one_terminal_last, model, names, until_member_c
 
 def main() -> None:
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
-    team_node = cluster.add_node(num_cpus=1, resources={"team_node": 1})
-    member_node = cluster.add_node(num_cpus=1, resources={"member_node": 1})
+    team_node = cluster.add_node(num_cpus=1, resources={"team_node": 1}, labels={"zone": "a"})
+    member_node = cluster.add_node(num_cpus=1, resources={"member_node": 1}, labels={"zone": "b"})
     ray.init(address=cluster.address, namespace=NAMESPACE, log_to_driver=False)
     try:
         with ModelServer() as server:
@@ -40,7 +42,40 @@ def main() -> None:
         cluster.shutdown()
 
 
+def node_of(component: Agent | Team) -> str:
+    """The node of the component's first replica."""
+    actor = ray.get_actor(f"kern:{component.spec.kind}:{component.spec.id}", namespace=NAMESPACE)
+    return ray.get(actor.__ray_call__.remote(lambda _: ray.get_runtime_context().get_node_id()), timeout=30)
+
+
+def placement_checks(server: ModelServer, team_node: Any, member_node: Any) -> None:
+    zone = {team_node.node_id: "a", member_node.node_id: "b"}
+    teams = [
+        Team(name=f"Spread Team {i}", members=[Agent(name=f"Spread Writer {i}", model=model(server))],
+             model=model(server))
+        for i in range(3)
+    ]  # fmt: skip
+    for team in teams:
+        assert names(list(team.run("Write", stream=True)))[-1] == "TeamRunCompleted"
+    team_nodes = [node_of(team) for team in teams]
+    assert len(set(team_nodes)) == 3, f"the default spreads teams over the nodes: {team_nodes}"
+    assert [node_of(team.members[0]) for team in teams] == team_nodes, "members run with their team"
+    print("OK placement: teams spread over 3 nodes, each member on its team's node", flush=True)
+
+    pinned = Agent(id="zoned-writer", model=model(server), placement=Placement(labels={"zone": "b"}))
+    assert names(list(pinned.run("Write", stream=True)))[-1] == "RunCompleted"
+    assert zone.get(node_of(pinned)) == "b"
+    moved = Agent(id="zoned-writer", model=model(server), placement=Placement(labels={"zone": "a"}))
+    assert names(list(moved.run("Write", stream=True)))[-1] == "RunCompleted"
+    deadline = time.monotonic() + 30
+    while zone.get(node_of(moved)) != "a":  # the replica with the old placement ends, a new one starts
+        assert time.monotonic() < deadline, "the new placement was not applied"
+        time.sleep(0.5)
+    print("OK placement: a label pins the agent, and a new label moves it", flush=True)
+
+
 def run_checks(server: ModelServer, cluster: Cluster, team_node: Any, member_node: Any) -> None:
+    placement_checks(server, team_node, member_node)
     writer = Agent(
         name="Remote Writer",
         model=model(server, tokens_per_second=50, reply_words=2000),
