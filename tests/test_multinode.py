@@ -30,6 +30,8 @@ def test_team_across_nodes_that_hang_and_die() -> None:
     for check in [
         "OK placement: teams spread over 3 nodes, each member on its team's node",
         "OK placement: a label pins the agent, and a new label moves it",
+        "OK placement: a custom resource pins the agent; no node in zone c: refused in",
+        "OK lifecycle: kern stop and idle exit end remote actors; the next run starts them again",
         "OK cancel reaches the member on the other node",
         "OK member node hangs, cancel",
         "OK member node hangs: member RunError",

@@ -18,10 +18,11 @@ from typing import Any
 import ray
 from ray.cluster_utils import Cluster
 
-from actors.runtime import NAMESPACE, ON_HEAD_NODE
+from actors.runtime import NAMESPACE, ON_HEAD_NODE, supervisor
 from kern.agent import Agent
 from kern.model_server import ModelServer
-from kern.placement import Placement
+from kern.placement import Placement, PlacementError
+from kern.replicas import Replicas
 from kern.run.agent import RunEvent
 from kern.run.events import is_terminal
 from kern.run.team import TeamRunEvent
@@ -72,6 +73,46 @@ def placement_checks(server: ModelServer, team_node: Any, member_node: Any) -> N
         assert time.monotonic() < deadline, "the new placement was not applied"
         time.sleep(0.5)
     print("OK placement: a label pins the agent, and a new label moves it", flush=True)
+
+    heavy = Agent(
+        id="resourced-writer", model=model(server), placement=Placement(resources={"member_node": 0.01})
+    )
+    assert names(list(heavy.run("Write", stream=True)))[-1] == "RunCompleted"
+    assert node_of(heavy) == member_node.node_id
+    nowhere = Agent(id="nowhere-writer", model=model(server), placement=Placement(labels={"zone": "c"}))
+    asked = time.monotonic()
+    try:
+        list(nowhere.run("Write", stream=True))
+        raise AssertionError("a placement no node meets was accepted")
+    except PlacementError as exc:
+        assert "'zone': 'c'" in str(exc) and "'zone': 'b'" in str(exc), exc
+    refused = time.monotonic() - asked
+    assert refused < 5, refused
+    print(f"OK placement: a custom resource pins the agent; no node in zone c: refused in {refused:.1f} s")
+
+    stopped, _ = ray.get(supervisor().stop.remote(["zoned-writer"]), timeout=30)
+    assert "kern:agent:zoned-writer" in stopped, stopped  # (and the replica made when it moved, if left)
+    while any(a["name"] in stopped for a in ray.util.list_named_actors(all_namespaces=True)):
+        assert time.monotonic() - asked < 30, "kern stop left the actor"
+        time.sleep(0.2)
+    assert (
+        names(list(moved.run("Write", stream=True)))[-1] == "RunCompleted" and zone.get(node_of(moved)) == "a"
+    )
+    napping = Agent(id="napping-writer", model=model(server), replicas=Replicas(exit_idle_seconds=1),
+                    placement=Placement(labels={"zone": "b"}))  # fmt: skip
+    assert names(list(napping.run("Write", stream=True)))[-1] == "RunCompleted"
+    while any(
+        a["name"] == "kern:agent:napping-writer" for a in ray.util.list_named_actors(all_namespaces=True)
+    ):
+        assert time.monotonic() - asked < 60, "the idle actor did not exit"
+        time.sleep(0.2)
+    assert (
+        names(list(napping.run("Write", stream=True)))[-1] == "RunCompleted"
+        and zone.get(node_of(napping)) == "b"
+    )
+    print(
+        "OK lifecycle: kern stop and idle exit end remote actors; the next run starts them again", flush=True
+    )
 
 
 def run_checks(server: ModelServer, cluster: Cluster, team_node: Any, member_node: Any) -> None:
