@@ -186,11 +186,12 @@ class _ComponentActor:
         if self._retiring and not runs:
             for link in self._links.values():
                 link.outbox.close()
+        now = time.monotonic()
         if runs:
-            self._idle_since = time.monotonic()
+            self._idle_since = now
         return ReplicaLoad(
             runs, lag, cores, self._node_id, _stuck_tools(), writer.pending(), writer.unsaved(),
-            self._options_key, os.getpid(), _resident_bytes(), time.monotonic() - self._idle_since,
+            self._options_key, os.getpid(), _resident_bytes(), now - self._idle_since,
         )  # fmt: skip
 
     def retire(self) -> None:

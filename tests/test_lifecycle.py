@@ -15,8 +15,7 @@ from actors.runtime import NAMESPACE, supervisor
 from kern.agent import Agent
 from kern.model_server import ModelServer
 from kern.placement import Placement, PlacementError
-from kern.replicas import Replicas, status
-from kern.run.agent import RunEvent
+from kern.replicas import Replicas, ReplicaStatus, status
 from kern.run.base import BaseRunEvent
 from tests.support import assert_one_terminal_last, model, names
 
@@ -35,6 +34,15 @@ def environment_of(name: str, variable: str) -> str | None:
     actor = handle(name)
     assert actor is not None, f"{name} is not running"
     return ray.get(actor.__ray_call__.remote(lambda _: os.environ.get(variable)), timeout=30)
+
+
+def polled(name: str) -> ReplicaStatus | None:
+    """The component's first replica once the supervisor has polled it."""
+    for pool in status():
+        for replica in pool.replicas:
+            if replica.name == name and replica.pid is not None:
+                return replica
+    return None
 
 
 async def wait_for(condition: Callable[[], bool], within: float = 30.0) -> None:
@@ -86,8 +94,10 @@ async def test_stop_cancels_the_runs_and_the_next_run_starts_a_new_actor(server:
             events.append(event)
 
     reading = asyncio.create_task(read())
-    await wait_for(lambda: any(e.event == RunEvent.run_content for e in events))
-    first_pid = next(r.pid for p in status() if p.name == "kern:agent:stopped-writer" for r in p.replicas)
+    await wait_for(lambda: getattr(polled("kern:agent:stopped-writer"), "runs", 0) == 1)
+    first = polled("kern:agent:stopped-writer")
+    assert first is not None and first.runs == 1 and first.idle_seconds == 0, first
+    assert first.memory_mib is not None and first.memory_mib > 50, first
 
     stopped, unknown = await supervisor().stop.remote(["stopped-writer", "agent:no-such-agent"])
     assert stopped == ["kern:agent:stopped-writer"] and unknown == ["agent:no-such-agent"]
@@ -97,20 +107,13 @@ async def test_stop_cancels_the_runs_and_the_next_run_starts_a_new_actor(server:
 
     fast = Agent(id="stopped-writer", model=model(server))
     assert names(await collect(fast))[-1] == "RunCompleted"
-    replicas = next(p for p in status() if p.name == "kern:agent:stopped-writer").replicas
-    assert [r.pid for r in replicas] != [first_pid]
+    await wait_for(lambda: polled("kern:agent:stopped-writer") is not None)
+    assert polled("kern:agent:stopped-writer").pid != first.pid  # type: ignore[union-attr]
 
 
 async def test_an_idle_actor_exits_and_the_next_run_starts_it_again(server: ModelServer) -> None:
-    agent = Agent(id="napping-writer", model=model(server), replicas=Replicas(exit_idle_seconds=3))
+    agent = Agent(id="napping-writer", model=model(server), replicas=Replicas(exit_idle_seconds=1))
     assert names(await collect(agent))[-1] == "RunCompleted"
-
-    def polled() -> bool:
-        return any(r.pid for p in status() if p.name == "kern:agent:napping-writer" for r in p.replicas)
-
-    await wait_for(polled)
-    replica = next(p for p in status() if p.name == "kern:agent:napping-writer").replicas[0]
-    assert replica.memory_mib is not None and replica.memory_mib > 50, replica
 
     await wait_for(lambda: handle("kern:agent:napping-writer") is None, within=15)
     assert names(await collect(agent))[-1] == "RunCompleted"
