@@ -74,6 +74,9 @@ class Supervisor:
         from actors.runtime import use_namespace  # (runtime imports this module)
 
         use_namespace(namespace)  # the replicas it makes live beside it, and find it by name
+        from actors.spares import keep_spares
+
+        keep_spares()  # idle workers for new actors to start on (KERN_SPARE_WORKERS per node)
         gc.freeze()  # a full collection skips the start-up objects: no ~50 ms pauses on the cancel path
 
     async def expect(self, run_id: str, owner: RunOwner | None = None) -> None:

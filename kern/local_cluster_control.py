@@ -35,9 +35,30 @@ from kern.local_cluster import (
 DEFAULT_PORT = 6379
 READY_MARKER = "Ray runtime started"
 """What `ray start` logs once its GCS and raylet are up."""
-PRELOAD_MODULES = "actors.component,kern.team,kern.models.openai.sse"
-"""Imported by every Ray worker of the cluster before it takes work (Ray's `preload_python_modules`), so
-the idle workers Ray keeps are ready to host an agent or team actor."""
+PRELOAD_MODULES = ",".join(
+    [
+        "actors.component",
+        "kern.models.openai.sse",
+        "kern.models.openai.errors",
+        "openai.resources.responses.responses",
+        "openai.resources.chat.completions.completions",
+        "anyio._backends._asyncio",
+        "httpcore2",
+        "truststore",
+    ]
+)
+"""Imported by every Ray worker of the cluster before it takes work (Ray's `preload_python_modules`; best
+effort: a module that cannot be imported is logged and skipped), so an idle worker is ready to host an
+agent's or team's actor and its first run imports nothing: the actor's code and the openai SDK (~1 s of
+imports on two cores), and what the SDK imports only at its first request (the Responses and Chat
+resources, the HTTP stack, TLS trust: ~0.4 s of a new actor's first run). Not the facades (`kern.team`,
+`kern.agent`: rich, markdown, ~7 MiB per worker), which actors never use. `benchmarks/actor_footprint.py`
+measures what each costs."""
+SPARE_WORKERS_VARIABLE = "KERN_SPARE_WORKERS"
+DEFAULT_SPARE_WORKERS = "2"
+"""Idle workers the cluster's supervisor keeps started on each node (`actors.spares`), unless the
+variable is set for `kern up`: a new agent's or team's actor starts on one at once instead of waiting
+~2-3 s for a new process. Two, so a new team's actor and its first member both find one."""
 RAY = [sys.executable, "-m", "ray.scripts.scripts"]
 """Ray's CLI run by this interpreter: its workers use the same one (and find kern installed in it)."""
 
@@ -211,6 +232,7 @@ def _start(home: Path, num_cpus: int, port: int | None, timeout: float) -> Clust
         RAY_preload_python_modules=PRELOAD_MODULES,
         RAY_worker_niceness=WORKER_NICENESS,
     )
+    env.setdefault(SPARE_WORKERS_VARIABLE, DEFAULT_SPARE_WORKERS)
     command = [
         *RAY, "start", "--head", "--block", "--disable-usage-stats",
         "--port", str(port),

@@ -125,6 +125,14 @@ def test_up_scripts_attach_down(tmp_path: Path, server: ModelServer) -> None:
         second = script(home, FIND_AGENT)
         assert second["gcs"] == state.address
 
+        # The supervisor keeps two never-used workers (`actors.spares`): a new actor starts on one at once.
+        # Ray alone kills idle workers once a node has more workers than CPUs (the supervisor and the
+        # agent's actor take both of these two).
+        deadline = time.monotonic() + 30
+        while sum(p.command.startswith("ray::IDLE") for p in cluster_processes(state)) < 2:
+            assert time.monotonic() < deadline, [p.command[:40] for p in cluster_processes(state)]
+            time.sleep(0.5)
+
         for _ in range(20):  # the supervisor polls each replica once a second
             ps = kern(home, "ps")
             assert ps.returncode == 0, ps.stderr

@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 
 from kern.db.base import BaseDb, DatabaseError
-from kern.db.postgres import PostgresDb, mask_password
-from kern.db.sqlite import SqliteDb
 
 __all__ = ["DB_URL_VARIABLE", "db_from_url", "default_db", "mask_password"]
 
@@ -15,6 +13,9 @@ DB_URL_VARIABLE = "KERN_DB_URL"
 
 def db_from_url(url: str) -> BaseDb:
     """`sqlite:///path/to/file.db` -> `SqliteDb`; `postgresql://...` -> `PostgresDb`."""
+    from kern.db.postgres import PostgresDb  # SQLAlchemy: imported only where a database is used
+    from kern.db.sqlite import SqliteDb
+
     if url.startswith("sqlite:///"):
         return SqliteDb(db_file=url.removeprefix("sqlite:///"))
     if url.startswith(
@@ -28,3 +29,10 @@ def default_db() -> BaseDb | None:
     """The database named by `KERN_DB_URL`, used by agents and teams built without `db=`."""
     url = os.environ.get(DB_URL_VARIABLE)
     return db_from_url(url) if url else None
+
+
+def mask_password(db_url: str) -> str:
+    """The URL with its password replaced by *** (`kern.db.postgres.mask_password`)."""
+    from kern.db.postgres import mask_password as mask
+
+    return mask(db_url)
