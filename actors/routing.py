@@ -162,6 +162,8 @@ class Router:
                 del self._mine[name]
 
     def _refresh(self, *, force: bool) -> None:
+        if not ray.is_initialized():  # the process shut Ray down: a late refresh must not start it again
+            return
         now = time.monotonic()
         with self._lock:
             if self._fetching_since is not None and now - self._fetching_since < REFRESH_GIVE_UP_SECONDS:

@@ -19,7 +19,7 @@ import logging
 import os
 import threading
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 import ray
 
@@ -68,8 +68,8 @@ class SpareKeeper:
         self.wanted = wanted
         self._raylets: dict[str, Any] = {}
         self._nodes_read = -float("inf")
-        self._asked: dict[str, tuple[float, frozenset[int]]] = {}
-        """Per node: when spares were last asked for, and the spares it had then."""
+        self._asked: dict[str, _Asked] = {}
+        """Per node: the spares asked for that have not shown up yet."""
 
     def run_forever(self) -> None:
         while True:
@@ -86,17 +86,24 @@ class SpareKeeper:
             self._nodes_read = now
         for node_id, stub in list(self._raylets.items()):
             try:
-                spares = self._spares(stub)
-                missing = self.wanted - len(spares)
-                asked = self._asked.get(node_id)
-                if asked is not None and now - asked[0] < STARTING_SECONDS and not (spares - asked[1]):
-                    continue  # the ones asked for are still starting
-                self._asked.pop(node_id, None)
-                if missing > 0:
-                    self._prestart(stub, missing)
-                    self._asked[node_id] = (now, frozenset(spares))
+                self._tend_node(node_id, stub, now)
             except Exception as exc:
                 log.debug("kern spare workers on node %s: %r", node_id[:12], exc)
+
+    def _tend_node(self, node_id: str, stub: Any, now: float) -> None:
+        """Ask the node for the spares it lacks, counting those asked for that are still starting (a
+        worker takes 1-3 s), so a spare taken at once is replaced at once, and none is asked for twice."""
+        spares = self._spares(stub)
+        asked = self._asked.get(node_id)
+        starting = 0
+        if asked is not None and now - asked.at < STARTING_SECONDS:
+            starting = max(asked.outstanding - len(spares - asked.seen), 0)
+        missing = self.wanted - len(spares) - starting
+        if missing > 0:
+            self._prestart(stub, missing)
+            self._asked[node_id] = _Asked(now, starting + missing, spares)
+        elif asked is not None:
+            self._asked[node_id] = asked._replace(outstanding=starting, seen=spares)
 
     def _read_nodes(self) -> None:
         from ray._private.grpc_utils import init_grpc_channel
@@ -142,6 +149,15 @@ class SpareKeeper:
             ),
             timeout=RPC_TIMEOUT_SECONDS,
         )
+
+
+class _Asked(NamedTuple):
+    at: float
+    """When spares were last asked for (ones not up `STARTING_SECONDS` later are taken as lost)."""
+    outstanding: int
+    """How many of them have not shown up yet."""
+    seen: frozenset[int]
+    """The node's spares at the last look: a new pid is one of those asked for."""
 
 
 def _protos() -> tuple[Any, Any]:

@@ -19,6 +19,7 @@ import platform
 import subprocess
 import sys
 import time
+import traceback
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -80,7 +81,7 @@ def measure(policy: str, teams: int, runs: int) -> dict[str, Any]:
 
             async def one(index: int) -> None:
                 team = built[index % teams]
-                started, seen, asked, run_id = time.perf_counter(), False, None, None
+                started, seen, asked, run_id, cancelling = time.perf_counter(), False, None, None, None
                 async for event in team.arun("Write", stream=True):
                     run_id = run_id or event.run_id  # the team's run (the first event is its own)
                     if event.event == RunEvent.run_content and not seen:
@@ -88,9 +89,12 @@ def measure(policy: str, teams: int, runs: int) -> dict[str, Any]:
                         first.append(time.perf_counter() - started)
                         if index % 10 == 0:
                             asked = time.perf_counter()
-                            asyncio.get_running_loop().run_in_executor(None, team.cancel_run, run_id)
+                            loop = asyncio.get_running_loop()
+                            cancelling = loop.run_in_executor(None, team.cancel_run, run_id)
                     if event.event == TeamRunEvent.run_cancelled and asked is not None:
                         cancels.append(time.perf_counter() - asked)
+                if cancelling is not None:
+                    await cancelling
 
             async def all_runs() -> None:
                 await asyncio.gather(*(one(i) for i in range(runs)))
@@ -99,6 +103,10 @@ def measure(policy: str, teams: int, runs: int) -> dict[str, Any]:
             asyncio.run(all_runs())
             cpu = sum(p.cpu for p in tree(os.getpid()).values()) - before
             return {"away": away, "members": 2 * teams, "first": first, "cancels": cancels, "cpu": cpu}
+    except BaseException:
+        traceback.print_exc()  # before Ray goes down under the threads
+        sys.stderr.flush()
+        raise
     finally:
         ray.shutdown()
         try:
