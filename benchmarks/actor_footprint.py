@@ -196,9 +196,9 @@ class Raylets:
         return True
 
 
-def ensure_spares(raylets: Raylets, count: int, notes: list[str]) -> None:
+def ensure_spares(raylets: Raylets, count: int, notes: list[str], root: int | None = None) -> None:
     """At least `count` spare workers idle, done with their preload: the cluster's own, else started
-    by the benchmark."""
+    by the benchmark; with `root` (the cluster's `ray start` pid), also every other process quiet."""
     if not raylets.wait_spares(count, SPARE_WAIT_SECONDS):
         missing = count - len(raylets.spares())
         note = "the cluster kept no spare worker: the benchmark started them (raylet PrestartWorkers)"
@@ -208,6 +208,8 @@ def ensure_spares(raylets: Raylets, count: int, notes: list[str]) -> None:
         if not raylets.wait_spares(count, 60.0):
             raise RuntimeError("no spare worker came up within 60 s")
     wait_quiet(raylets.spares())
+    if root is not None:
+        wait_cluster_quiet(root)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -217,6 +219,22 @@ def cpu_seconds(pid: int) -> float:
     except OSError:
         return -1.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_cluster_quiet(root: int, timeout: float = 20.0, cores: float = 0.3) -> None:
+    """Until the cluster's processes (the `ray start` tree) use less than `cores` over a second: workers
+    still starting (a spare being refilled, say) would take the CPU from the run measured next."""
+    from proc_tree import tree
+
+    deadline = time.monotonic() + timeout
+    before = {pid: p.cpu for pid, p in tree(root).items()}
+    while time.monotonic() < deadline:
+        time.sleep(1.0)
+        now = {pid: p.cpu for pid, p in tree(root).items()}
+        used = sum(cpu - before.get(pid, 0.0) for pid, cpu in now.items())
+        if used < cores:
+            return
+        before = now
 
 
 def wait_quiet(pids: list[int], timeout: float = 30.0) -> None:
@@ -287,7 +305,7 @@ def new_id(prefix: str) -> str:
     return f"{prefix} {uuid.uuid4().hex[:8]}"
 
 
-async def measure_cluster(base_url: str, reps: int, memory_reps: int) -> dict[str, Any]:
+async def measure_cluster(base_url: str, reps: int, memory_reps: int, root: int) -> dict[str, Any]:
     """Everything measured on the `kern up` cluster this process is attached to."""
     import ray
 
@@ -362,7 +380,7 @@ async def measure_cluster(base_url: str, reps: int, memory_reps: int) -> dict[st
     refill: list[float | None] = []
     for rep in range(reps):
         log(f"first runs: repetition {rep + 1}/{reps}")
-        await asyncio.to_thread(ensure_spares, raylets, 1, notes)
+        await asyncio.to_thread(ensure_spares, raylets, 1, notes, root)
         spares_before = len(await asyncio.to_thread(raylets.spares))
         fresh = agent(new_id("Cold"))
         timing["new agent, a spare worker idle (prewarm)"].append(
@@ -370,17 +388,19 @@ async def measure_cluster(base_url: str, reps: int, memory_reps: int) -> dict[st
         )
         refill.append(await asyncio.to_thread(_refill_seconds, raylets, spares_before))
 
+        await asyncio.to_thread(wait_cluster_quiet, root)
         holders = await asyncio.to_thread(occupy_spares, raylets)
         fresh = agent(new_id("Cold"))
         timing["new agent, no spare worker"].append(await first_content(fresh, "Tell me a story"))
         for holder in holders:
             ray.kill(holder)
 
-        await asyncio.to_thread(ensure_spares, raylets, 2, notes)
+        await asyncio.to_thread(ensure_spares, raylets, 2, notes, root)
         team = Team(name=new_id("Cold Team"), members=[agent(new_id("Member"))], model=model())
         timing["new team + member, 2 spare workers idle (prewarm)"].append(
             await first_content(team, "Tell me a story")
         )
+        await asyncio.to_thread(wait_cluster_quiet, root)
         holders = await asyncio.to_thread(occupy_spares, raylets)
         team = Team(name=new_id("Cold Team"), members=[agent(new_id("Member"))], model=model())
         timing["new team + member, no spare worker"].append(await first_content(team, "Tell me a story"))
@@ -653,7 +673,9 @@ def main() -> None:
 
             # As a script attaches (`ensure_ray`), without the workers' logs on this output.
             ray.init(address=state.address, namespace=NAMESPACE, include_dashboard=False, log_to_driver=False)
-            data["cluster"] = asyncio.run(measure_cluster(admin.base_url, args.reps, args.memory_reps))
+            data["cluster"] = asyncio.run(
+                measure_cluster(admin.base_url, args.reps, args.memory_reps, state.pid)
+            )
             ray.shutdown()
         finally:
             log("kern down")
