@@ -32,16 +32,30 @@ RESTART_RETRY_SECONDS = 0.2
 _lock = threading.Lock()
 _supervisor: ActorHandle | None = None
 _home_node: str | None = None
+_connected = False
 _created_on: dict[str, str] = {}
 """In a team's actor, its node: the team's members are placed near it (`Placement.strategy`)."""
 
 local_cluster.prefer_worker_priority()
 
 
+def _shut_down_here() -> bool:
+    """This process was connected and has shut Ray down, and the caller is a background thread (a late
+    table refresh, a link's loop): it must not connect again, to a cluster that may be going away."""
+    global _connected
+    if ray.is_initialized():
+        _connected = True
+        return False
+    return _connected and threading.current_thread() is not threading.main_thread()
+
+
 def ensure_ray() -> None:
     """Connect to Ray on first use: `RAY_ADDRESS` if set, else the `kern up` cluster if it is running, else
-    a new local instance. Reuses an existing connection."""
+    a new local instance. Reuses an existing connection. Raises `RuntimeError` on a background thread
+    once the process has shut Ray down."""
     with _lock:
+        if _shut_down_here():
+            raise RuntimeError("Ray was shut down in this process")
         if not ray.is_initialized():
             ray.init(
                 address=os.environ.get("RAY_ADDRESS") or local_cluster.attach_address(),
@@ -57,6 +71,8 @@ def attach_ray() -> bool:
     with _lock:
         if ray.is_initialized():
             return True
+        if _shut_down_here():
+            return False
         try:
             ray.init(
                 address=os.environ.get("RAY_ADDRESS") or local_cluster.attach_address() or "auto",
