@@ -63,6 +63,7 @@ def ensure_ray() -> None:
                 include_dashboard=False,
                 log_to_driver=True,
             )
+        _shut_down_here()  # (notes that this process is connected)
 
 
 def attach_ray() -> bool:
@@ -82,6 +83,7 @@ def attach_ray() -> bool:
             )
         except ConnectionError:
             return False
+        _shut_down_here()
         return True
 
 
