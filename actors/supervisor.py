@@ -7,6 +7,7 @@ import gc
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -328,15 +329,16 @@ def _all_replicas() -> list[ActorHandle]:
     return list(_named_replicas().values())
 
 
-def _named_replicas() -> dict[str, ActorHandle]:
-    """Every replica of every component in this namespace, by actor name."""
+def _named_replicas(keep: Callable[[str], bool] = lambda name: True) -> dict[str, ActorHandle]:
+    """The replicas in this namespace whose actor names `keep` takes (default: every component's)."""
     from actors.runtime import NAMESPACE
 
     found: dict[str, ActorHandle] = {}
     for actor in ray.util.list_named_actors(all_namespaces=True):
-        if actor["namespace"] == NAMESPACE and actor["name"].startswith(("kern:agent:", "kern:team:")):
+        name = actor["name"]
+        if actor["namespace"] == NAMESPACE and name.startswith(("kern:agent:", "kern:team:")) and keep(name):
             try:
-                found[actor["name"]] = ray.get_actor(actor["name"], namespace=NAMESPACE)
+                found[name] = ray.get_actor(name, namespace=NAMESPACE)
             except ValueError:  # it ended meanwhile
                 continue
     return found
@@ -355,15 +357,8 @@ def _chosen(replica_name: str, components: list[str] | None) -> bool:
 
 def _existing_replicas(config: PoolConfig) -> dict[int, ActorHandle]:
     """Replicas of the component that are alive already (this supervisor was restarted): adopted."""
-    from actors.runtime import NAMESPACE
-
-    found: dict[int, ActorHandle] = {}
-    for actor in ray.util.list_named_actors(all_namespaces=True):
-        index = config.index_of(actor["name"])
-        if actor["namespace"] != NAMESPACE or index is None:
-            continue
-        try:
-            found[index] = ray.get_actor(actor["name"], namespace=NAMESPACE)
-        except ValueError:  # it ended meanwhile
-            continue
-    return found
+    indexed = (
+        (config.index_of(name), handle)
+        for name, handle in _named_replicas(lambda name: config.index_of(name) is not None).items()
+    )
+    return {index: handle for index, handle in indexed if index is not None}
