@@ -7,9 +7,11 @@ same agent id never overwrite each other, and any process can use an actor it fi
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import functools
 import gc
 import os
+import sys
 import time
 from collections import deque
 from collections.abc import AsyncIterator
@@ -53,6 +55,11 @@ batch: with a stopped consumer that froze every run here for about 30 s. A consu
 finds its link dropped and closes it itself; one that died releases it at once."""
 ENDED_REMEMBERED = 10_000
 """Runs a replica remembers having ended, for a restarted supervisor."""
+GIL_SWITCH_SECONDS = 0.001
+"""The actors' GIL switch interval (Python's default is 5 ms). A cancel crosses threads several times in
+each actor (Ray's receiving thread, the control thread, the event loop); at 200 concurrent team runs each
+handoff waited up to 5 ms for a busy event loop to let go of the GIL: cancel p99 143-210 ms at 5 ms,
+90-157 ms at 1 ms (benchmarks/concurrency.py, 2 cores)."""
 LAG_PROBE_SECONDS = 0.05
 """How often the event loop's lateness is sampled while runs are in flight (reported with the load); an
 idle replica samples once a second."""
@@ -77,6 +84,7 @@ class _ComponentActor:
         self._lag_ms = 0.0
         self._cpu_since = (time.monotonic(), time.process_time())
         self._lag_probe: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         # Runs start and end in bursts: their supervisor messages go one call per tick (actors.batching).
         # Both go to whichever supervisor is alive: a restarting one is waited for, a killed one made anew.
         self._registrations: TickBatcher[tuple[str, str | None], bool] = TickBatcher(
@@ -88,6 +96,9 @@ class _ComponentActor:
         # The imports (Ray, the SDK, pydantic: ~150k objects) never die; frozen, a full collection no
         # longer walks them (~50 ms each time otherwise, a pause every stream and cancel on this actor sees).
         gc.freeze()
+        # The control calls (cancel_local) run on a thread of their own, and Ray hands calls in on its own
+        # threads: each handoff waits for the GIL, up to the switch interval while the event loop is busy.
+        sys.setswitchinterval(GIL_SWITCH_SECONDS)
 
     async def open_link(self, link_id: str) -> AsyncIterator[Batch]:
         """The link to one consumer: batches of frames of every run it starts here with `start`.
@@ -97,6 +108,7 @@ class _ComponentActor:
         """
         if self._retiring:
             return
+        self._loop = asyncio.get_running_loop()
         link = self._link(link_id)
         if self._reaper is None:
             self._reaper = asyncio.create_task(self._watch_links())
@@ -162,15 +174,33 @@ class _ComponentActor:
         """Execute one run and return its record (for non-streaming callers)."""
         if self._retiring:
             raise ReplicaUnavailable(RETIRED)
+        self._loop = asyncio.get_running_loop()
         task = self._start(spec, request, DiscardingOutbox())
         try:
             return await asyncio.shield(task)
         finally:
             self._host.cancel(request.run_id)
 
-    def cancel_local(self, run_id: str) -> bool:
-        """The supervisor's cancel message: cancel this actor's run. True if it was in flight."""
-        return self._host.cancel(run_id)
+    @ray.method(concurrency_group="control")
+    async def cancel_local(self, run_id: str) -> bool:
+        """The supervisor's cancel message: cancel this actor's run. True if it was in flight.
+
+        It comes in on the control thread (its own event loop), not behind the runs' calls and streams:
+        on a busy actor Ray took 100-230 ms to bring a call onto the runs' event loop, against one turn
+        of that loop from here. The cancel itself is done on the runs' loop, which owns them."""
+        loop = self._loop
+        if loop is None:  # no run was ever started here
+            return False
+        answer: concurrent.futures.Future[bool] = concurrent.futures.Future()
+
+        def cancel() -> None:
+            try:
+                answer.set_result(self._host.cancel(run_id))
+            except BaseException as exc:
+                answer.set_exception(exc)
+
+        loop.call_soon_threadsafe(cancel)
+        return await asyncio.wrap_future(answer)
 
     async def load(self) -> ReplicaLoad:
         """The supervisor's poll: runs in flight, the longest event-loop lateness (ms) and the cores used
@@ -281,11 +311,11 @@ class _Link:
     """When the consumer last showed it is alive (opened the link, started a run, sent a heartbeat)."""
 
 
-@ray.remote
+@ray.remote(concurrency_groups={"control": 8})  # type: ignore[call-overload]  # (not in Ray's stubs)
 class AgentActor(_ComponentActor):
     """A replica of an agent."""
 
 
-@ray.remote
+@ray.remote(concurrency_groups={"control": 8})  # type: ignore[call-overload]  # (not in Ray's stubs)
 class TeamActor(_ComponentActor):
     """A replica of a team: hosts the leader's runs; members run on their own replicas."""

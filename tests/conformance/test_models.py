@@ -5,6 +5,7 @@ server sends what Agno sends (roles, model id, key) and gets the same answer; `O
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass, field
 from importlib import import_module
 from types import SimpleNamespace
@@ -17,6 +18,7 @@ from pydantic import BaseModel
 from kern.messages import Message
 from kern.model_server import ModelServer
 from kern.models.base import NO_OPTIONS, ModelError
+from kern.models.openai.client import ClientPool
 from tests.conformance.frameworks import Framework, agno, kern
 
 
@@ -235,7 +237,7 @@ def background_model(responses: FakeResponses, **settings: Any) -> Any:
     from kern.models.openai import OpenAIResponses
 
     model = OpenAIResponses(background=True, background_poll_interval=0, **settings)
-    model._client = SimpleNamespace(responses=responses)  # type: ignore[assignment]
+    model._clients = ClientPool(lambda: SimpleNamespace(responses=responses))  # type: ignore[arg-type,return-value]
     return model
 
 
@@ -255,3 +257,18 @@ def test_a_background_response_past_its_wait_is_cancelled() -> None:
     failed = background_model(FakeResponses(statuses=[], final="failed"))
     with pytest.raises(ModelError, match="resp_1 failed"):
         asyncio.run(failed.response([Message(role="user", content="Hi")], []))
+
+
+def test_model_calls_share_a_client_until_it_has_sixteen_in_flight() -> None:
+    """A new SDK client (its own connection pool) opens only when every client is full; a call after a
+    burst goes back to the first client, whose connections are warm."""
+    from kern.models.openai.client import CALLS_PER_CLIENT
+
+    made: list[object] = []
+    pool = ClientPool(lambda: made.append(object()) or made[-1])  # type: ignore[arg-type,func-returns-value]
+    with contextlib.ExitStack() as burst:
+        leased = [burst.enter_context(pool.lease()) for _ in range(2 * CALLS_PER_CLIENT + 1)]
+        assert [made.index(client) for client in leased] == [0] * 16 + [1] * 16 + [2]
+    with pool.lease() as client:
+        assert client is made[0]
+    assert len(made) == 3

@@ -209,3 +209,20 @@ def test_a_strict_tool_is_offered_as_agno_offers_it(ray_session: None, server: M
     expected = script(agno())
     assert expected[1] is True and expected[0]["required"] == ["topic", "limit"]
     assert script(kern()) == expected
+
+
+def test_tools_made_anew_for_each_run_keep_their_own_defaults() -> None:
+    """Tools built from the same code (closures made per run) share an arguments model only when their
+    parameters are the same: another default is another model."""
+    from kern.tools.function import Function
+
+    def make(default: str) -> Function:
+        def lookup(query: str, language: str = default) -> str:
+            return f"{query} in {language}"
+
+        return Function.from_callable(lookup)
+
+    english, french = make("en"), make("fr")
+    assert english.parse_arguments('{"query": "q"}') == {"query": "q", "language": "en"}
+    assert french.parse_arguments('{"query": "q"}') == {"query": "q", "language": "fr"}
+    assert make("en")._arguments_model is english._arguments_model

@@ -77,46 +77,43 @@ class OpenAIChat(OpenAIModel):
         from kern.models.openai.sse import STREAM_BROKEN, sse_json
 
         endpoint = self.describe_endpoint()
-        request = self.client.chat.completions.with_streaming_response.create(
-            **self._request(messages, tools, options),
-            stream=True,
-            stream_options={"include_usage": True},
-            timeout=self.stream_timeout(),
-        )
-        response = await self.call(request.__aenter__())
+        request = self._request(messages, tools, options)
         reply = ModelResponse()
         calls: dict[int, ToolCall] = {}
         finished = False
-        try:
-            async for chunk in sse_json(response):
-                if chunk.get("error"):
-                    raise ModelError(
-                        f"Model {self.id!r} at {endpoint} reported a failure: {chunk['error']}",
-                        error_type="ModelResponseFailed",
-                    )
-                usage = chunk.get("usage")
-                if usage:
-                    reply.input_tokens = usage["prompt_tokens"]
-                    reply.output_tokens = usage["completion_tokens"]
-                for choice in chunk.get("choices") or ():
-                    finished = finished or choice.get("finish_reason") is not None
-                    delta = choice.get("delta") or {}
-                    text = delta.get("content")
-                    if text:
-                        reply.content += text
-                        yield TextDelta(text)
-                    for part in delta.get("tool_calls") or ():
-                        call = calls.setdefault(part["index"], ToolCall(id="", name="", arguments=""))
-                        call.id = part.get("id") or call.id
-                        function = part.get("function") or {}
-                        call.name += function.get("name") or ""
-                        call.arguments += function.get("arguments") or ""
-        except STREAM_BROKEN as exc:
-            raise broken_stream_error(
-                exc, model_id=self.id, endpoint=endpoint, idle_timeout=self.idle_timeout
-            ) from exc
-        finally:
-            await response.close()
+        async with self.open_stream(
+            lambda client: client.chat.completions.with_streaming_response.create(
+                **request, stream=True, stream_options={"include_usage": True}, timeout=self.stream_timeout()
+            )
+        ) as response:
+            try:
+                async for chunk in sse_json(response):
+                    if chunk.get("error"):
+                        raise ModelError(
+                            f"Model {self.id!r} at {endpoint} reported a failure: {chunk['error']}",
+                            error_type="ModelResponseFailed",
+                        )
+                    usage = chunk.get("usage")
+                    if usage:
+                        reply.input_tokens = usage["prompt_tokens"]
+                        reply.output_tokens = usage["completion_tokens"]
+                    for choice in chunk.get("choices") or ():
+                        finished = finished or choice.get("finish_reason") is not None
+                        delta = choice.get("delta") or {}
+                        text = delta.get("content")
+                        if text:
+                            reply.content += text
+                            yield TextDelta(text)
+                        for part in delta.get("tool_calls") or ():
+                            call = calls.setdefault(part["index"], ToolCall(id="", name="", arguments=""))
+                            call.id = part.get("id") or call.id
+                            function = part.get("function") or {}
+                            call.name += function.get("name") or ""
+                            call.arguments += function.get("arguments") or ""
+            except STREAM_BROKEN as exc:
+                raise broken_stream_error(
+                    exc, model_id=self.id, endpoint=endpoint, idle_timeout=self.idle_timeout
+                ) from exc
         if not finished:
             raise dropped_stream_error(model_id=self.id, endpoint=endpoint)
         reply.tool_calls = [calls[index] for index in sorted(calls)]
@@ -126,9 +123,10 @@ class OpenAIChat(OpenAIModel):
         self, messages: list[Message], tools: list[dict[str, Any]], options: CallOptions = NO_OPTIONS
     ) -> ModelResponse:
         """One non-streaming call."""
-        result = await self.call(
-            self.client.chat.completions.create(**self._request(messages, tools, options))
-        )
+        with self.clients.lease() as client:
+            result = await self.call(
+                client.chat.completions.create(**self._request(messages, tools, options))
+            )
         message = result.choices[0].message
         reply = ModelResponse(content=message.content or "")
         for call in message.tool_calls or []:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 import weakref
-from collections.abc import Awaitable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from pydantic import Field, PrivateAttr, field_validator, model_validator
@@ -18,8 +19,64 @@ if TYPE_CHECKING:  # the SDK is imported where a model is called (in the actors)
 
 T = TypeVar("T")
 
-ClientsBySettings = dict[tuple[object, ...], "openai.AsyncOpenAI"]
-_CLIENTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ClientsBySettings] = (
+CALLS_PER_CLIENT = 16
+"""Model calls in flight on one SDK client before a call opens another client (its own connection
+pool). httpx does a pool's bookkeeping at every request and every response close in time proportional to
+the pool's connections (httpcore's `_assign_requests_to_connections` also probes each idle connection's
+socket): with 200 streams on one client each close took about a millisecond more, and 200 streams that end
+together stalled an actor's event loop for 100-200 ms. A call takes the first client with room, so a
+process with few calls keeps reusing one client's warm connections."""
+
+
+class ClientPool:
+    """The SDK clients of one model setting on one event loop; each call leases the first with room."""
+
+    def __init__(self, make: Callable[[], openai.AsyncOpenAI]) -> None:
+        self._make = make
+        self._clients: list[openai.AsyncOpenAI] = []
+        self._calls: list[int] = []
+
+    def first(self) -> openai.AsyncOpenAI:
+        """The first client (for short calls that need no lease: polling, cancelling)."""
+        if not self._clients:
+            self._add()
+        return self._clients[0]
+
+    @contextmanager
+    def lease(self) -> Iterator[openai.AsyncOpenAI]:
+        """A client with fewer than `CALLS_PER_CLIENT` calls in flight, held for one call."""
+        index = next((i for i, calls in enumerate(self._calls) if calls < CALLS_PER_CLIENT), None)
+        if index is None:
+            index = self._add()
+        self._calls[index] += 1
+        try:
+            yield self._clients[index]
+        finally:
+            self._calls[index] -= 1
+
+    def _add(self) -> int:
+        self._clients.append(self._make())
+        self._calls.append(0)
+        return len(self._clients) - 1
+
+
+_CLOSING: set[asyncio.Task[None]] = set()
+"""Responses of cancelled calls being closed (a task needs a reference until it is done)."""
+
+
+def _close_soon(response: Any) -> None:
+    closing = asyncio.get_running_loop().create_task(response.close())
+    _CLOSING.add(closing)
+    closing.add_done_callback(_closed)
+
+
+def _closed(closing: asyncio.Task[None]) -> None:
+    _CLOSING.discard(closing)
+    if not closing.cancelled():
+        closing.exception()  # (a close that failed: the connection is gone either way)
+
+
+_POOLS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[object, ...], ClientPool]] = (
     weakref.WeakKeyDictionary()
 )
 """SDK clients by event loop (an httpx client belongs to one loop) and by settings."""
@@ -79,7 +136,7 @@ class OpenAIModel(Model):
     organization: str | None = None
     default_query: dict[str, Any] | None = None
     client_params: dict[str, Any] | None = None
-    _client: openai.AsyncOpenAI | None = PrivateAttr(default=None)
+    _clients: ClientPool | None = PrivateAttr(default=None)
 
     @model_validator(mode="before")
     @classmethod
@@ -128,12 +185,17 @@ class OpenAIModel(Model):
 
     @property
     def client(self) -> openai.AsyncOpenAI:
-        """The async SDK client, shared by every run of the same settings in this process and event loop.
+        """An async SDK client of these settings in this process and event loop (for short calls)."""
+        return self.clients.first()
+
+    @property
+    def clients(self) -> ClientPool:
+        """The SDK clients shared by every run of the same settings in this process and event loop.
 
         Each run brings its own copy of the model (specs travel with runs), so a client per copy would
         cost a new client and connection per run (about 20-30 ms before the first token).
         """
-        if self._client is None:
+        if self._clients is None:
             import openai
 
             settings = (
@@ -146,8 +208,8 @@ class OpenAIModel(Model):
                 repr(sorted((self.default_query or {}).items())),
                 repr(sorted((self.client_params or {}).items())),
             )
-            clients = _CLIENTS.setdefault(asyncio.get_running_loop(), {})
-            if settings not in clients:
+            pools = _POOLS.setdefault(asyncio.get_running_loop(), {})
+            if settings not in pools:
                 arguments: dict[str, Any] = {
                     "api_key": settings[0],
                     "base_url": self.base_url,
@@ -157,13 +219,35 @@ class OpenAIModel(Model):
                     "organization": self.organization,
                     "default_query": self.default_query,
                 }
-                clients[settings] = openai.AsyncOpenAI(**{**arguments, **(self.client_params or {})})
-            self._client = clients[settings]
-        return self._client
+                options = {**arguments, **(self.client_params or {})}
+                pools[settings] = ClientPool(lambda: openai.AsyncOpenAI(**options))
+            self._clients = pools[settings]
+        return self._clients
+
+    @asynccontextmanager
+    async def open_stream(self, create: Callable[[openai.AsyncOpenAI], Any]) -> AsyncIterator[Any]:
+        """The HTTP response of a streamed call, `create(client)` on a leased client; closed on the way
+        out, so a cancel stops the model's stream at once. SDK errors become `ModelError`s.
+
+        A cancelled call does not wait for the close: closing takes several turns of the event loop
+        (httpcore's connection lock, anyio's socket close), 40-100 ms on a busy actor, and the run's
+        `RunCancelled` would wait for them. The close goes on in a task of its own, started at once."""
+        with self.clients.lease() as client:
+            response = await self.call(create(client).__aenter__())
+            try:
+                yield response
+            except asyncio.CancelledError:
+                _close_soon(response)
+                raise
+            except BaseException:
+                await response.close()
+                raise
+            else:
+                await response.close()
 
     def __getstate__(self) -> dict[Any, Any]:
         state = super().__getstate__()
-        state["__pydantic_private__"] = {"_client": None}
+        state["__pydantic_private__"] = {"_clients": None}
         return state
 
     def sampling(self, max_tokens_field: str) -> dict[str, Any]:

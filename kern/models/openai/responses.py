@@ -150,42 +150,39 @@ class OpenAIResponses(OpenAIModel):
         from kern.models.openai.sse import STREAM_BROKEN, sse_json
 
         endpoint = self.describe_endpoint()
-        request = self.client.responses.with_streaming_response.create(
-            **{"timeout": self.stream_timeout(), **self._request(messages, tools, options, stream=True)},
-            stream=True,
-        )
-        response = await self.call(request.__aenter__())
+        request = {"timeout": self.stream_timeout(), **self._request(messages, tools, options, stream=True)}
         reply = ModelResponse()
         completed = False
-        try:
-            async for event in sse_json(response):
-                kind = event.get("type")
-                if kind == "response.output_text.delta":
-                    delta = event["delta"]
-                    reply.content += delta
-                    yield TextDelta(delta)
-                elif kind == "response.output_item.done" and event["item"].get("type") == "function_call":
-                    item = event["item"]
-                    reply.tool_calls.append(
-                        ToolCall(id=item["call_id"], name=item["name"], arguments=item["arguments"])
-                    )
-                elif kind == "response.completed":
-                    completed = True
-                    usage = event["response"].get("usage")
-                    if usage:
-                        reply.input_tokens = usage["input_tokens"]
-                        reply.output_tokens = usage["output_tokens"]
-                elif kind in ("response.failed", "error"):
-                    raise ModelError(
-                        f"Model {self.id!r} at {endpoint} reported a failure: {event}",
-                        error_type="ModelResponseFailed",
-                    )
-        except STREAM_BROKEN as exc:
-            raise broken_stream_error(
-                exc, model_id=self.id, endpoint=endpoint, idle_timeout=self.idle_timeout
-            ) from exc
-        finally:
-            await response.close()
+        async with self.open_stream(
+            lambda client: client.responses.with_streaming_response.create(**request, stream=True)
+        ) as response:
+            try:
+                async for event in sse_json(response):
+                    kind = event.get("type")
+                    if kind == "response.output_text.delta":
+                        delta = event["delta"]
+                        reply.content += delta
+                        yield TextDelta(delta)
+                    elif kind == "response.output_item.done" and event["item"].get("type") == "function_call":
+                        item = event["item"]
+                        reply.tool_calls.append(
+                            ToolCall(id=item["call_id"], name=item["name"], arguments=item["arguments"])
+                        )
+                    elif kind == "response.completed":
+                        completed = True
+                        usage = event["response"].get("usage")
+                        if usage:
+                            reply.input_tokens = usage["input_tokens"]
+                            reply.output_tokens = usage["output_tokens"]
+                    elif kind in ("response.failed", "error"):
+                        raise ModelError(
+                            f"Model {self.id!r} at {endpoint} reported a failure: {event}",
+                            error_type="ModelResponseFailed",
+                        )
+            except STREAM_BROKEN as exc:
+                raise broken_stream_error(
+                    exc, model_id=self.id, endpoint=endpoint, idle_timeout=self.idle_timeout
+                ) from exc
         if not completed:
             raise dropped_stream_error(model_id=self.id, endpoint=endpoint)
         yield reply
@@ -194,7 +191,8 @@ class OpenAIResponses(OpenAIModel):
         self, messages: list[Message], tools: list[dict[str, Any]], options: CallOptions = NO_OPTIONS
     ) -> ModelResponse:
         """One non-streaming call."""
-        result = await self.call(self.client.responses.create(**self._request(messages, tools, options)))
+        with self.clients.lease() as client:
+            result = await self.call(client.responses.create(**self._request(messages, tools, options)))
         if result.status in ("queued", "in_progress"):
             result = await self._finished(result)
         if result.status in ("failed", "cancelled"):
