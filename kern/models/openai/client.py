@@ -60,22 +60,6 @@ class ClientPool:
         return len(self._clients) - 1
 
 
-_CLOSING: set[asyncio.Task[None]] = set()
-"""Responses of cancelled calls being closed (a task needs a reference until it is done)."""
-
-
-def _close_soon(response: Any) -> None:
-    closing = asyncio.get_running_loop().create_task(response.close())
-    _CLOSING.add(closing)
-    closing.add_done_callback(_closed)
-
-
-def _closed(closing: asyncio.Task[None]) -> None:
-    _CLOSING.discard(closing)
-    if not closing.cancelled():
-        closing.exception()  # (a close that failed: the connection is gone either way)
-
-
 _POOLS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[object, ...], ClientPool]] = (
     weakref.WeakKeyDictionary()
 )
@@ -227,22 +211,12 @@ class OpenAIModel(Model):
     @asynccontextmanager
     async def open_stream(self, create: Callable[[openai.AsyncOpenAI], Any]) -> AsyncIterator[Any]:
         """The HTTP response of a streamed call, `create(client)` on a leased client; closed on the way
-        out, so a cancel stops the model's stream at once. SDK errors become `ModelError`s.
-
-        A cancelled call does not wait for the close: closing takes several turns of the event loop
-        (httpcore's connection lock, anyio's socket close), 40-100 ms on a busy actor, and the run's
-        `RunCancelled` would wait for them. The close goes on in a task of its own, started at once."""
+        out, so a cancel stops the model's stream at once. SDK errors become `ModelError`s."""
         with self.clients.lease() as client:
             response = await self.call(create(client).__aenter__())
             try:
                 yield response
-            except asyncio.CancelledError:
-                _close_soon(response)
-                raise
-            except BaseException:
-                await response.close()
-                raise
-            else:
+            finally:
                 await response.close()
 
     def __getstate__(self) -> dict[Any, Any]:
