@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import threading
 import time
@@ -17,6 +18,8 @@ from actors.pools import PoolConfig
 from actors.supervisor import Supervisor
 from kern import local_cluster
 from kern.specs import AgentSpec, ComponentSpec, TeamSpec
+
+log = logging.getLogger(__name__)
 
 NAMESPACE = os.environ.get("KERN_NAMESPACE", "kern")
 """The Ray namespace of kern's named actors; actors are told it when they are created."""
@@ -51,14 +54,22 @@ def _shut_down_here() -> bool:
 
 def ensure_ray() -> None:
     """Connect to Ray on first use: `RAY_ADDRESS` if set, else the `kern up` cluster if it is running, else
-    a new local instance. Reuses an existing connection. Raises `RuntimeError` on a background thread
+    the last `ray start` cluster on this machine if it answers (as `ray.init()` does), else a new local
+    instance. Reuses an existing connection. Raises `RuntimeError` on a background thread
     once the process has shut Ray down."""
     with _lock:
         if _shut_down_here():
             raise RuntimeError("Ray was shut down in this process")
         if not ray.is_initialized():
+            address = os.environ.get("RAY_ADDRESS") or local_cluster.attach_address()
+            if address is None and (dead := local_cluster.dead_ray_start_address()):
+                log.warning(
+                    "kern: Ray's record of the last `ray start` on this machine names %s, which does not "
+                    "answer (it stopped without `ray stop`): starting a local Ray instance instead", dead
+                )
+                address = "local"
             ray.init(
-                address=os.environ.get("RAY_ADDRESS") or local_cluster.attach_address(),
+                address=address,
                 namespace=NAMESPACE,
                 include_dashboard=False,
                 log_to_driver=True,
@@ -74,9 +85,12 @@ def attach_ray() -> bool:
             return True
         if _shut_down_here():
             return False
+        address = os.environ.get("RAY_ADDRESS") or local_cluster.attach_address()
+        if address is None and local_cluster.dead_ray_start_address():
+            return False  # the only cluster Ray knows of is gone
         try:
             ray.init(
-                address=os.environ.get("RAY_ADDRESS") or local_cluster.attach_address() or "auto",
+                address=address or "auto",
                 namespace=NAMESPACE,
                 include_dashboard=False,
                 log_to_driver=False,

@@ -133,6 +133,24 @@ def attach_address(home: Path | None = None) -> str | None:
     return state.address
 
 
+def dead_ray_start_address(address_file: Path | None = None) -> str | None:
+    """The address of the last `ray start` on this machine, as Ray records it for `ray.init()` to attach
+    to (`ray_current_cluster` in Ray's temp dir), if that cluster no longer answers: it died without
+    `ray stop`, and Ray would try to attach to it and fail. None if there is no record or it answers."""
+    if address_file is None:
+        from ray._common.utils import get_ray_address_file
+
+        address_file = Path(get_ray_address_file(None))
+    try:
+        address = address_file.read_text().strip()
+    except OSError:
+        return None
+    host, _, port = address.rpartition(":")
+    if not port.isdigit() or port_open(host, int(port)):
+        return None
+    return address
+
+
 def use_auth(state: ClusterState) -> None:
     """Authenticate this process as the cluster expects (before `ray.init`).
 

@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
 
 import pytest
 
-from kern.local_cluster import ClusterState, attach_address, read_state, write_state
+from kern.local_cluster import ClusterState, attach_address, dead_ray_start_address, read_state, write_state
 from kern.local_cluster_control import cluster_processes
 from kern.model_server import ModelServer
 
@@ -94,8 +97,6 @@ def force_stop(state: ClusterState | None) -> None:
 
 
 def free_port() -> int:
-    import socket
-
     with socket.socket() as sock:
         sock.bind(("", 0))
         return int(sock.getsockname()[1])
@@ -196,3 +197,44 @@ def test_a_stale_state_file_is_ignored(tmp_path: Path) -> None:
 
     (home / "cluster.json").write_text("{not json")
     assert read_state(home) is None and attach_address(home) is None
+
+
+def test_a_dead_ray_start_record_is_skipped(tmp_path: Path) -> None:
+    """Ray records the last `ray start` for `ray.init()` to attach to; a record of a cluster that stopped
+    without `ray stop` is reported, one that answers (or none, or nonsense) is not."""
+    record = tmp_path / "ray_current_cluster"
+    assert dead_ray_start_address(record) is None
+    with socket.create_server(("127.0.0.1", 0)) as listening:
+        record.write_text(f"127.0.0.1:{listening.getsockname()[1]}\n")
+        assert dead_ray_start_address(record) is None
+    dead = f"127.0.0.1:{free_port()}"
+    record.write_text(dead)
+    assert dead_ray_start_address(record) == dead
+    record.write_text("not an address")
+    assert dead_ray_start_address(record) is None
+
+
+@pytest.mark.timeout(240)
+def test_a_script_starts_its_own_ray_when_the_last_ray_start_is_dead(server: ModelServer) -> None:
+    """`ray.init()` would attach to the dead cluster and fail; kern starts a local instance instead."""
+    temp = Path(tempfile.mkdtemp(prefix="kr", dir="/tmp"))  # (short: Ray's socket paths must stay short)
+    try:
+        dead = f"127.0.0.1:{free_port()}"
+        (temp / "ray").mkdir()
+        (temp / "ray" / "ray_current_cluster").write_text(dead)
+        env = environment(temp / "kern-home")
+        env.pop("RAY_AUTH_MODE", None)
+        done = subprocess.run(
+            [sys.executable, "-c", RUN_AGENT, server.base_url],
+            cwd=REPO,
+            env={**env, "TMPDIR": str(temp)},
+            capture_output=True,
+            text=True,
+            timeout=SCRIPT_TIMEOUT,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        result = json.loads(done.stdout.strip().splitlines()[-1])
+        assert result["content"] and result["gcs"] != dead
+        assert f"names {dead}, which does not answer" in done.stderr
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
