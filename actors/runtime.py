@@ -65,7 +65,8 @@ def ensure_ray() -> None:
             if address is None and (dead := local_cluster.dead_ray_start_address()):
                 log.warning(
                     "kern: Ray's record of the last `ray start` on this machine names %s, which does not "
-                    "answer (it stopped without `ray stop`): starting a local Ray instance instead", dead
+                    "answer (it stopped without `ray stop`): starting a local Ray instance instead",
+                    dead,
                 )
                 address = "local"
             ray.init(
