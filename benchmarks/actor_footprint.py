@@ -27,23 +27,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
-import datetime
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from common import ModelServerProcess, log, table  # noqa: E402
+from common import ModelServerProcess, log, machine_facts, table  # noqa: E402
 
 PYTHON = sys.executable
 KERN_CLI = str(Path(sys.executable).parent / "kern")
@@ -81,24 +80,6 @@ def own_memory() -> dict[str, float]:
     found = memory(os.getpid())
     assert found is not None
     return found
-
-
-def machine() -> dict[str, Any]:
-    with open("/proc/cpuinfo") as f:
-        cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "?")
-    with open("/proc/meminfo") as f:
-        mem_gib = int(next(line for line in f if line.startswith("MemTotal")).split()[1]) / 2**20
-    import ray
-
-    return {
-        "date": datetime.datetime.now().isoformat(timespec="seconds"),
-        "cpus": os.cpu_count(),
-        "cpu_model": cpu,
-        "mem_gib": round(mem_gib, 1),
-        "python": platform.python_version(),
-        "ray": ray.__version__,
-        "load_before": round(os.getloadavg()[0], 2),
-    }
 
 
 # -- the floor: a plain Ray worker (child process) --------------------------------------------------------
@@ -646,7 +627,7 @@ def main() -> None:
     os.environ.setdefault("RAY_AUTH_MODE", "token")
     for name in ("RAY_ADDRESS", "KERN_DB_URL", "OPENAI_BASE_URL"):
         os.environ.pop(name, None)
-    data: dict[str, Any] = {"machine": machine()}
+    data: dict[str, Any] = {"machine": {**machine_facts(), "ray": version("ray")}}
     if not args.skip_floor:
         log("floor: a plain Ray cluster")
         data["floor"] = measure_floor()

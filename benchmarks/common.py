@@ -5,9 +5,11 @@ Nothing here imports Ray or kern, so `agno_baseline.py` (run by another interpre
 
 from __future__ import annotations
 
+import datetime
 import json
 import math
 import os
+import platform
 import signal
 import socket
 import statistics
@@ -22,6 +24,22 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def machine_facts() -> dict[str, Any]:
+    """What a result was measured on (Linux): date, CPUs and their model, memory, Python, load average."""
+    with open("/proc/cpuinfo") as f:
+        cpu_model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "?")
+    with open("/proc/meminfo") as f:
+        mem_gib = int(next(line for line in f if line.startswith("MemTotal")).split()[1]) / 2**20
+    return {
+        "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        "cpus": os.cpu_count(),
+        "cpu_model": cpu_model,
+        "mem_gib": round(mem_gib, 1),
+        "python": platform.python_version(),
+        "load_before": round(os.getloadavg()[0], 2),
+    }
 
 
 # -- statistics ------------------------------------------------------------------------------------

@@ -15,10 +15,8 @@ memory. See benchmarks/README.md.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import subprocess
 import sys
 import threading
@@ -30,7 +28,7 @@ from typing import IO, Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from common import REPO, ModelServerProcess, fmt_number, log, table, wait_or_kill_group  # noqa: E402
+from common import REPO, ModelServerProcess, fmt_number, log, machine_facts, table, wait_or_kill_group  # noqa: E402
 
 DEFAULT_AGNO_PYTHON = "/tmp/agno-venv/bin/python"
 
@@ -102,22 +100,6 @@ def _progress(stream: IO[str] | None, tail: deque[str]) -> None:
         tail.append(line)
 
 
-def machine() -> dict[str, Any]:
-    cpu_model, mem_gib = "?", 0.0
-    with open("/proc/cpuinfo") as f:
-        cpu_model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "?")
-    with open("/proc/meminfo") as f:
-        mem_gib = int(next(line for line in f if line.startswith("MemTotal")).split()[1]) / 2**20
-    return {
-        "date": datetime.datetime.now().isoformat(timespec="seconds"),
-        "nproc": os.cpu_count(),
-        "cpu_model": cpu_model,
-        "mem_gib": round(mem_gib, 1),
-        "python": platform.python_version(),
-        "load_before": os.getloadavg()[0],
-    }
-
-
 def pair(stats: dict[str, Any] | None, scale: float = 1.0, unit: str = "ms") -> str:
     if not stats or stats.get("p50") is None:
         return "-"
@@ -142,7 +124,7 @@ def replicas(step: dict[str, Any]) -> str:
 def render(results: dict[str, dict], info: dict[str, Any], args: argparse.Namespace) -> str:
     versions = {k: v for data in results.values() for k, v in data["versions"].items()}
     header = (
-        f"kern concurrency sweep, {info['date'][:10]}, {info['nproc']} CPUs ({info['cpu_model']}, "
+        f"kern concurrency sweep, {info['date'][:10]}, {info['cpus']} CPUs ({info['cpu_model']}, "
         f"{info['mem_gib']} GiB), Python {versions.get('python', info['python'])}, "
         f"Ray {versions.get('ray', '-')}, kern {versions.get('kern', '-')}, "
         f"Agno {versions.get('agno', '-')}; "
@@ -220,7 +202,7 @@ def render(results: dict[str, dict], info: dict[str, Any], args: argparse.Namesp
                 "cancel -> `TeamRunCancelled` p50 / p99 (ms)",
                 "worst gap p50 / p99 (ms)",
                 "first content p50 / p99 (ms)",
-                f"CPU busy ({info['nproc']} cores, CPU s)",
+                f"CPU busy ({info['cpus']} cores, CPU s)",
                 "content events/s",
                 "peak RSS (MiB)",
             ],
@@ -302,7 +284,7 @@ def main() -> None:
     if "agno" in sides and not Path(args.agno_python).exists():
         log(f"no Agno interpreter at {args.agno_python}: Agno skipped (pass --agno-python)")
         sides.remove("agno")
-    info = machine()
+    info = machine_facts()
     started = time.perf_counter()
     results: dict[str, dict] = {}
     failures: dict[str, str] = {}

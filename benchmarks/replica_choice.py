@@ -30,13 +30,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime
 import gc
 import io
 import json
 import logging
 import os
-import platform
 import random
 import signal
 import subprocess
@@ -58,6 +56,7 @@ from common import (  # noqa: E402
     ServerAdmin,
     fmt_number,
     log,
+    machine_facts,
     model_headers,
     percentile,
     table,
@@ -721,14 +720,10 @@ def end_group(pgid: int, grace: float = 5.0) -> int:
 
 
 def machine_line(ray_version: str) -> str:
-    with open("/proc/cpuinfo") as f:
-        cpu_model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "?")
-    with open("/proc/meminfo") as f:
-        mem_gib = int(next(line for line in f if line.startswith("MemTotal")).split()[1]) / 2**20
+    m = machine_facts()
     return (
-        f"{datetime.datetime.now().isoformat(timespec='seconds')}, {os.cpu_count()} CPUs ({cpu_model}, "
-        f"{mem_gib:.1f} GiB), Python {platform.python_version()}, Ray {ray_version}, "
-        f"load average {os.getloadavg()[0]:.1f}"
+        f"{m['date']}, {m['cpus']} CPUs ({m['cpu_model']}, {m['mem_gib']:.1f} GiB), Python {m['python']}, "
+        f"Ray {ray_version}, load average {m['load_before']:.1f}"
     )
 
 

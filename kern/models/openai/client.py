@@ -23,9 +23,9 @@ CALLS_PER_CLIENT = 16
 """Model calls in flight on one SDK client before a call opens another client (its own connection
 pool). httpx does a pool's bookkeeping at every request and every response close in time proportional to
 the pool's connections (httpcore's `_assign_requests_to_connections` also probes each idle connection's
-socket): with 200 streams on one client each close took about a millisecond more, and 200 streams that end
-together stalled an actor's event loop for 100-200 ms. A call takes the first client with room, so a
-process with few calls keeps reusing one client's warm connections."""
+socket): in one event loop with 200 streams, a stream's end cost 1.17 ms on one client against 0.62 ms
+spread over clients. A call takes the first client with room, so a process with few calls keeps reusing
+one client's warm connections."""
 
 
 class ClientPool:
