@@ -13,7 +13,7 @@ import time
 import ray.cloudpickle as cloudpickle
 from common import Sample
 
-from kern.engine.events import AGENT_EVENTS, EventFactory
+from kern.engine.events import EventFactory
 from kern.engine.frames import FrameDecoder, content_frame, event_frame
 
 BATCH = 300
@@ -29,7 +29,7 @@ def run(reps: int) -> dict[str, Sample]:
         "agent_id": "bench-writer",
         "agent_name": "Bench Writer",
     }
-    factory = EventFactory(AGENT_EVENTS, identity)
+    factory = EventFactory(False, identity)
     keys = ("construct", "serialise", "deserialise")
     out = {f"{form} {key}": Sample("us/event") for form in ("event", "frame") for key in keys}
     out["frame decode"] = Sample("us/event")
