@@ -15,6 +15,7 @@ batch at least as often (empty if it has nothing else). An actor that sends noth
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import threading
 import uuid
@@ -166,7 +167,9 @@ class LinkReader:
         except asyncio.CancelledError:
             error = self._broken or LinkBroken("the link was closed")
             if ray.is_initialized():
-                ray.cancel(self._stream)
+                # Best effort: while Ray shuts down in another thread the stream may have no owner left.
+                with contextlib.suppress(TypeError, RayError):
+                    ray.cancel(self._stream)
             if self._broken is None:
                 raise
         except RayError as exc:
