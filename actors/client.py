@@ -8,6 +8,7 @@ import logging
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from typing import cast
 
 import ray
 from ray.actor import ActorHandle
@@ -19,6 +20,7 @@ from actors.link import IDLE_TIMEOUT_SECONDS, START_TIMEOUT_SECONDS, ReplicaUnav
 from actors.owners import RunOwner
 from actors.routing import Placement, Router
 from actors.runtime import aask_supervisor, ask_supervisor, attach_ray, supervisor
+from kern.continuation import AlreadyContinuing, remember
 from kern.db import writer
 from kern.engine import inbox
 from kern.engine.events import EventFactory, event_after
@@ -47,7 +49,7 @@ def stream_run(router: Router, spec: ComponentSpec, request: RunRequest) -> Iter
     The frames come over this process's link to the replica, read on a background event loop.
     """
     watch = _RunWatch(spec, request)
-    supervisor().expect.remote(request.run_id, RunOwner.of(spec, request))
+    _expect(spec, request)
     loop = link.background_loop()
     placed: routing.PlacedRun | None = None
     decoder = FrameDecoder()
@@ -89,7 +91,7 @@ async def astream_run(
 ) -> AsyncIterator[BaseRunEvent]:
     """The async twin of `stream_run`: the link is read on the caller's own event loop."""
     watch = _RunWatch(spec, request)
-    supervisor().expect.remote(request.run_id, RunOwner.of(spec, request))
+    _expect(spec, request)
     placed: routing.PlacedRun | None = None
     decoder = FrameDecoder()
     try:
@@ -144,12 +146,17 @@ def _walk_away(handle: ActorHandle, run_id: str) -> None:
 
 def run_to_completion(router: Router, spec: ComponentSpec, request: RunRequest) -> RunOutput:
     """Run on one of the component's replicas and return the record; an interrupted caller cancels it."""
-    supervisor().expect.remote(request.run_id, RunOwner.of(spec, request))
+    _expect(spec, request)
     placement = Placement(router)
     while True:
         lease = placement.pick()
         try:
-            return ray.get(lease.handle.run_to_completion.remote(spec, request), timeout=IDLE_TIMEOUT_SECONDS)
+            output = cast(
+                RunOutput,
+                ray.get(lease.handle.run_to_completion.remote(spec, request), timeout=IDLE_TIMEOUT_SECONDS),
+            )
+            remember(output)
+            return output
         except (ReplicaUnavailable, RayActorError) as exc:
             pause = placement.refused_by(lease.name)
             started = _started(request.run_id, exc)
@@ -165,14 +172,16 @@ def run_to_completion(router: Router, spec: ComponentSpec, request: RunRequest) 
 
 async def arun_to_completion(router: Router, spec: ComponentSpec, request: RunRequest) -> RunOutput:
     """The async twin of `run_to_completion`."""
-    supervisor().expect.remote(request.run_id, RunOwner.of(spec, request))
+    _expect(spec, request)
     placement = Placement(router)
     while True:
         lease = placement.pick()
         try:
-            return await asyncio.wait_for(
+            output: RunOutput = await asyncio.wait_for(
                 lease.handle.run_to_completion.remote(spec, request), IDLE_TIMEOUT_SECONDS
             )
+            remember(output)
+            return output
         except (ReplicaUnavailable, RayActorError) as exc:
             pause = placement.refused_by(lease.name)
             started = await asyncio.to_thread(_started, request.run_id, exc)
@@ -184,6 +193,24 @@ async def arun_to_completion(router: Router, spec: ComponentSpec, request: RunRe
             raise
         finally:
             lease.release()
+
+
+def _expect(spec: ComponentSpec, request: RunRequest) -> None:
+    """Tell the supervisor a run is about to start (a paused one's continue has claimed it already)."""
+    if request.resume is None:
+        supervisor().expect.remote(request.run_id, RunOwner.of(spec, request))
+
+
+def claim_resume(spec: ComponentSpec, request: RunRequest) -> None:
+    """Claim a paused run for this continue; `AlreadyContinuing` if another one has it."""
+    if not ask_supervisor("claim_resume", request.run_id, RunOwner.of(spec, request)):
+        raise AlreadyContinuing(f"Run {request.run_id!r} is being continued already")
+
+
+async def aclaim_resume(spec: ComponentSpec, request: RunRequest) -> None:
+    """The async twin of `claim_resume`."""
+    if not await aask_supervisor("claim_resume", request.run_id, RunOwner.of(spec, request)):
+        raise AlreadyContinuing(f"Run {request.run_id!r} is being continued already")
 
 
 def _started(run_id: str, exc: BaseException) -> bool:
@@ -231,6 +258,8 @@ class _RunWatch:
         if is_terminal(event):
             self._open.pop(event.run_id, None)
             self.ended = self.ended or event.run_id == self.request.run_id
+            if event.is_paused and isinstance(event.run_output, RunOutput):
+                remember(event.run_output)
         elif event.run_id != self.request.run_id and event.event in STARTED_EVENTS:
             self._open[event.run_id] = event
 

@@ -24,6 +24,9 @@ PRE_CANCEL_SECONDS = 300.0
 """How long a cancel of a not-yet-started run id is remembered."""
 PENDING_SECONDS = 300.0
 """How long a run announced by its caller counts as pending before its actor registers it."""
+RESUME_CLAIM_SECONDS = 30.0
+"""How long a continue's claim on a paused run keeps other continues out before its actor registers it
+(a caller that dies before then does not block the run for longer)."""
 REMEMBERED = 100_000
 """The most run ids kept in each of the tables of ended, pending and early-cancelled runs and of owners
 (the oldest go first): a flood of cancels of unknown ids cannot grow the supervisor without bound."""
@@ -88,6 +91,18 @@ class Supervisor:
             _remember(self._owners, run_id, owner)
         if run_id not in self._live and run_id not in self._finished:
             _remember(self._pending, run_id, time.monotonic() + PENDING_SECONDS)
+
+    async def claim_resume(self, run_id: str, owner: RunOwner) -> bool:
+        """A caller is about to continue this paused run: False if it is in flight or about to be (another
+        continue has it); otherwise it is expected as a new start (its earlier end forgotten, so a replica
+        that is gone can be replaced)."""
+        await self._recovered()
+        if run_id in self._live or self._pending.get(run_id, 0.0) > time.monotonic():
+            return False
+        self._finished.pop(run_id, None)
+        _remember(self._owners, run_id, owner)
+        _remember(self._pending, run_id, time.monotonic() + RESUME_CLAIM_SECONDS)
+        return True
 
     async def register(self, owner: ActorHandle, runs: list[tuple[str, str | None]]) -> list[bool]:
         """Record runs (run id, parent run id) that `owner` is starting, all its starts of one tick.

@@ -17,14 +17,16 @@ from actors.routing import Router
 from actors.runtime import READY_TIMEOUT_SECONDS
 from kern import sessions
 from kern.agno_options import refuse
+from kern.continuation import answered, cancel_paused, continue_request, paused_record
 from kern.db import SessionRecord
 from kern.engine.run_context import merge
 from kern.engine.structured import input_text
 from kern.messages import Message
 from kern.printing import ashow, show, view_for
 from kern.run.agent import RunOutput
-from kern.run.base import BaseRunEvent
+from kern.run.base import BaseRunEvent, ToolExecution
 from kern.run.plain import aplain, plain
+from kern.run.requirement import RunRequirement
 from kern.specs import AgentSpec, RunRequest, TeamSpec, new_id
 
 RunInput = str | BaseModel | dict[str, Any]
@@ -356,12 +358,81 @@ class Component:
         sessions.database(self.spec).delete_session(session_id)
 
     def cancel_run(self, run_id: str) -> bool:
-        """Cancel a run (and its member runs) from any thread or process. True if it was in flight."""
-        return client.cancel_run(run_id)
+        """Cancel a run (and its member runs) from any thread or process. True if it was in flight, or
+        paused (its record is then stored CANCELLED)."""
+        return client.cancel_run(run_id) or cancel_paused(self.spec, run_id)
 
     async def acancel_run(self, run_id: str) -> bool:
         """The async twin of `cancel_run`."""
-        return bool(await client.acancel_run(run_id))
+        if await client.acancel_run(run_id):
+            return True
+        return await asyncio.to_thread(cancel_paused, self.spec, run_id)
+
+    def continue_run(
+        self,
+        run_response: RunOutput | None = None,
+        *,
+        run_id: str | None = None,
+        requirements: list[RunRequirement] | None = None,
+        updated_tools: list[ToolExecution] | None = None,
+        stream: bool | None = None,
+        stream_events: bool | None = None,
+        user_id: str | None = None,
+        session_id: str | None = None,
+    ) -> RunOutput | Iterator[BaseRunEvent]:
+        """Continue a PAUSED run, from any process: the run (`run_response`, or `run_id` read from the db)
+        with every requirement answered (in place, or as `requirements` / `updated_tools`). Returns as
+        `run` does; the stream starts with `RunContinued`. A run that is not paused, or a requirement
+        left open, is an error before anything runs."""
+        streaming = self._streaming(stream)
+        record = paused_record(self.spec, run_response, run_id, session_id)
+        request = continue_request(
+            answered(record, requirements, updated_tools), stream=streaming, user_id=user_id
+        )
+        client.claim_resume(self.spec, request)
+        if not streaming:
+            return client.run_to_completion(self._replicas(), self.spec, request)
+        events = client.stream_run(self._replicas(), self.spec, request)
+        return plain(events, request.run_id) if self._plain(stream_events) else events
+
+    def acontinue_run(
+        self,
+        run_response: RunOutput | None = None,
+        *,
+        run_id: str | None = None,
+        requirements: list[RunRequirement] | None = None,
+        updated_tools: list[ToolExecution] | None = None,
+        stream: bool | None = None,
+        stream_events: bool | None = None,
+        user_id: str | None = None,
+        session_id: str | None = None,
+    ) -> Coroutine[Any, Any, RunOutput] | EventStream:
+        """The async twin of `continue_run` (`await` it, or `async for` over it with `stream=True`)."""
+        streaming = self._streaming(stream)
+
+        async def request() -> RunRequest:
+            record = run_response or await asyncio.to_thread(
+                paused_record, self.spec, None, run_id, session_id
+            )
+            record = paused_record(self.spec, record, None, None)
+            continued = continue_request(
+                answered(record, requirements, updated_tools), stream=streaming, user_id=user_id
+            )
+            await client.aclaim_resume(self.spec, continued)
+            return continued
+
+        if not streaming:
+            return self._acontinue_to_completion(request())
+
+        async def events() -> AsyncGenerator[BaseRunEvent]:
+            async for event in self._astream(await request()):
+                yield event
+
+        root = run_id or (run_response.run_id if run_response is not None else "")
+        return EventStream(aplain(events(), root) if self._plain(stream_events) else events())
+
+    async def _acontinue_to_completion(self, request: Coroutine[Any, Any, RunRequest]) -> RunOutput:
+        return await self._arun_to_completion(await request)
 
 
 def with_output(events: Iterator[BaseRunEvent], run_id: str) -> Iterator[BaseRunEvent]:

@@ -224,6 +224,9 @@ class RunRequest(BaseModel):
     add_dependencies_to_context: bool | None = None
     add_session_state_to_context: bool | None = None
     """This run's choice, over the component's (`for_run`)."""
+    resume: RunOutput | None = None
+    """A PAUSED run's record with its requirements answered: this request continues that run
+    (`continue_run`) instead of starting one from `input`."""
 
 
 SpecT = TypeVar("SpecT", bound=ComponentSpec)

@@ -12,7 +12,7 @@ from kern.models.openai import OpenAIChat, OpenAIResponses
 from kern.models.openai.client import OpenAIModel
 from kern.run.agent import RunEvent, RunOutput
 from kern.run.base import BaseRunEvent
-from kern.run.events import is_terminal
+from kern.run.events import STARTED_EVENTS, is_terminal
 
 
 def model(
@@ -71,7 +71,7 @@ def assert_one_terminal_last(events: list[BaseRunEvent], run_id: str) -> BaseRun
         assert len(terminals) == 1, f"run {rid} has {len(terminals)} terminal events: {names(events)}"
         own = [e for e in events if e.run_id == rid]
         assert own[-1] is terminals[0], f"run {rid} has events after its terminal event"
-        assert own[0].event.value.endswith("RunStarted"), f"run {rid} does not start with RunStarted"
+        assert own[0].event in STARTED_EVENTS, f"run {rid} does not start with RunStarted (or RunContinued)"
     assert events[-1].run_id == run_id and is_terminal(events[-1]), (
         "the stream must end with the run's terminal event"
     )

@@ -36,7 +36,8 @@ def test_enum_values_match_agno() -> None:
     assert RunEvent.run_content == "RunContent" and RunEvent.run_cancelled == "RunCancelled"
     assert TeamRunEvent.run_content == "TeamRunContent" and TeamRunEvent.run_cancelled == "TeamRunCancelled"
     assert RunStatus.cancelled is RunStatus.CANCELLED and RunStatus.completed.value == "COMPLETED"
-    assert [s.value for s in RunStatus] == ["PENDING", "RUNNING", "COMPLETED", "CANCELLED", "ERROR"]
+    assert [s.value for s in RunStatus] == ["PENDING", "RUNNING", "COMPLETED", "PAUSED", "CANCELLED", "ERROR"]
+    assert RunEvent.run_paused == "RunPaused" and TeamRunEvent.run_continued == "TeamRunContinued"
 
 
 def test_events_round_trip_through_json() -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 from kern.engine.debug import debug
 from kern.engine.gather import gather_all
+from kern.engine.pause import answer_waiting_calls, pause, waits
 from kern.engine.state import RunState
 from kern.engine.structured import OutputSchema, content_type, parse_output, response_format
 from kern.messages import Message, ToolCall
@@ -31,6 +32,11 @@ async def model_loop(ctx: RunState) -> None:
     definitions = [function.definition() for function in ctx.tools]
     options = CallOptions(response_format=response_format(ctx.spec), tool_choice=ctx.spec.tool_choice)
     calls_left = ctx.spec.tool_call_limit
+    if ctx.request.resume is not None:
+        answer = await answer_waiting_calls(ctx, _run_tool)
+        if answer is not None:
+            ctx.content = answer
+            return
     for _ in range(ctx.spec.max_model_calls):
         _stop_if_cancelled(ctx)
         reply = await _call_with_retries(ctx, definitions, options)
@@ -44,11 +50,14 @@ async def model_loop(ctx: RunState) -> None:
         allowed = reply.tool_calls if calls_left is None else reply.tool_calls[:calls_left]
         if calls_left is not None:
             calls_left -= len(allowed)
+        waiting = [call for call in allowed if waits(by_name.get(call.name), call)]
         results = await gather_all(
-            *(_run_tool(ctx, by_name.get(call.name), call) for call in allowed),
+            *(_run_tool(ctx, by_name.get(call.name), call) for call in allowed if call not in waiting),
             *(_refuse_over_limit(call) for call in reply.tool_calls[len(allowed) :]),
         )
         ctx.messages.extend(message for message, _ in results)
+        if waiting:
+            raise pause(ctx, [(by_name[call.name], call) for call in waiting])
         final = [message.content for message, stop in results if stop]
         if final:
             ctx.content = "\n\n".join(final)
@@ -131,9 +140,12 @@ async def _call_model(
     return reply
 
 
-async def _run_tool(ctx: RunState, function: Function | None, call: ToolCall) -> tuple[Message, bool]:
-    """Run one tool call; a failure becomes `ToolCallError` and its message goes back to the model."""
-    execution = ToolExecution(tool_call_id=call.id, tool_name=call.name)
+async def _run_tool(
+    ctx: RunState, function: Function | None, call: ToolCall, execution: ToolExecution | None = None
+) -> tuple[Message, bool]:
+    """Run one tool call (filling in `execution`, that of a call the run paused at, if given); a failure
+    becomes `ToolCallError` and its message goes back to the model."""
+    execution = execution or ToolExecution(tool_call_id=call.id, tool_name=call.name)
     started = time.monotonic()
     try:
         if function is None:

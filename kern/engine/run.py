@@ -14,6 +14,7 @@ from kern.engine.debug import debug, debug_messages
 from kern.engine.default_tools import chat_history_tool, update_session_state_tool
 from kern.engine.hooks import run_post_hooks, run_pre_hooks
 from kern.engine.introduction import introduce
+from kern.engine.pause import RunPaused, restore
 from kern.engine.run_context import open_context, resolve
 from kern.engine.state import RunState
 from kern.engine.structured import StructuredOutputError
@@ -58,7 +59,11 @@ async def execute_run(ctx: RunState, body: RunBody, gate: Gate | None = None) ->
     writer keeps the record until the database takes it (kern.db.writer).
     """
     ctx.begun = True
-    ctx.emit("started", model=ctx.spec.model.id, model_provider=ctx.spec.model.provider)
+    paused_record = ctx.request.resume
+    if paused_record is None:
+        ctx.emit("started", model=ctx.spec.model.id, model_provider=ctx.spec.model.provider)
+    else:
+        ctx.emit("continued")
     status, error, error_type = RunStatus.completed, None, "Error"
     try:
         if ctx.cancel_requested or (gate is not None and not await gate()):
@@ -70,13 +75,18 @@ async def execute_run(ctx: RunState, body: RunBody, gate: Gate | None = None) ->
             ctx.tools.append(update_session_state_tool())
         if ctx.spec.read_chat_history and ctx.spec.db is not None:
             ctx.tools.append(chat_history_tool(ctx))
-        await run_pre_hooks(ctx)
-        await introduce(ctx)
-        ctx.messages = await _initial_messages(ctx)
+        if paused_record is None:
+            await run_pre_hooks(ctx)
+            await introduce(ctx)
+            ctx.messages = await _initial_messages(ctx)
+        else:
+            restore(ctx, paused_record)
         debug_messages(ctx, ctx.messages)
         await _store_start(ctx)
         await body(ctx)
         await run_post_hooks(ctx)
+    except RunPaused:
+        status = RunStatus.paused
     except asyncio.CancelledError:
         status = RunStatus.cancelled
     except Exception as exc:
@@ -96,7 +106,8 @@ async def execute_run(ctx: RunState, body: RunBody, gate: Gate | None = None) ->
     output = ctx.output(status, error)
     debug(ctx, "%s%s; %s", status.value, f" ({error})" if error else "", ctx.metrics)
     ending: dict[str, Any] = {
-        "output": output if ctx.request.yield_run_output else None,
+        # A paused run's record goes to its caller, who may continue it without a db (`continue_run`).
+        "output": output if ctx.request.yield_run_output or status is RunStatus.paused else None,
         "metrics": ctx.metrics,
         "session_state": output.session_state,
         "storage_error": await _store(ctx, output),
@@ -105,6 +116,9 @@ async def execute_run(ctx: RunState, body: RunBody, gate: Gate | None = None) ->
         ctx.emit("completed", content=ctx.content, content_type=ctx.content_type, **ending)
     elif status is RunStatus.cancelled:
         ctx.emit("cancelled", content=ctx.content, **ending)
+    elif status is RunStatus.paused:
+        waiting = [tool for tool in ctx.tool_executions if tool.is_paused]
+        ctx.emit("paused", content=ctx.content, tools=waiting, requirements=ctx.requirements, **ending)
     else:
         ctx.emit("error", content=error or "", error_type=error_type, partial_content=ctx.content, **ending)
     return output

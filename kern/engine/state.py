@@ -15,10 +15,13 @@ from kern.run.agent import RunOutput
 from kern.run.base import BaseRunEvent, Metrics, RunStatus, ToolExecution
 from kern.run.context import RunContext
 from kern.run.events import EventKind
+from kern.run.requirement import RunRequirement
 from kern.specs import ComponentSpec, RunRequest, run_identity, run_record
 from kern.tools import Function
 
-_URGENT: frozenset[EventKind] = frozenset({"started", "completed", "cancelled", "error"})
+_URGENT: frozenset[EventKind] = frozenset(
+    {"started", "continued", "completed", "cancelled", "error", "paused"}
+)
 
 
 @dataclass
@@ -41,6 +44,8 @@ class RunState:
     """What tools and prompts see of the run (session state, dependencies); set as the run begins."""
     metrics: Metrics = field(default_factory=Metrics)
     tool_executions: list[ToolExecution] = field(default_factory=list)
+    requirements: list[RunRequirement] | None = None
+    """What the run waits for once it pauses, and kept after it continues (Agno's)."""
     member_responses: list[RunOutput] = field(default_factory=list)
     started_at: float = field(default_factory=time.monotonic)
     created_at: float = field(default_factory=time.time)
@@ -112,6 +117,7 @@ class RunState:
             error=error,
             messages=self.messages,
             tools=self.tool_executions,
+            requirements=self.requirements,
             metrics=self.metrics,
             **extra,
         )

@@ -11,6 +11,7 @@ from kern.messages import Message
 from kern.run.base import AgnoAccessors, BaseRunEvent, Metrics, RunInput, RunStatus, ToolExecution
 from kern.run.events import AGENT_EVENTS, Event
 from kern.run.names import RunEvent
+from kern.run.requirement import RunRequirement
 
 __all__ = ["RunEvent", "RunInput", "RunOutput", *(cls.__name__ for cls in AGENT_EVENTS.values())]
 
@@ -42,6 +43,8 @@ class RunOutput(AgnoAccessors):
     error: str | None = None
     messages: list[Message] = Field(default_factory=list)
     tools: list[ToolExecution] = Field(default_factory=list)
+    requirements: list[RunRequirement] | None = None
+    """What a PAUSED run waits for, one per tool call that needs a person (`continue_run`)."""
     metrics: Metrics = Field(default_factory=Metrics)
     model: str | None = None
     model_provider: str | None = None
@@ -60,3 +63,29 @@ class RunOutput(AgnoAccessors):
         if "member_responses" in data:
             data["member_responses"] = [run.to_dict() for run in getattr(self, "member_responses", [])]
         return data
+
+    @property
+    def is_paused(self) -> bool:
+        """Whether the run waits for a person (`requirements`)."""
+        return self.status is RunStatus.paused
+
+    @property
+    def is_cancelled(self) -> bool:
+        return self.status is RunStatus.cancelled
+
+    @property
+    def active_requirements(self) -> list[RunRequirement]:
+        """The requirements not yet answered."""
+        return [requirement for requirement in self.requirements or [] if not requirement.is_resolved()]
+
+    @property
+    def tools_requiring_confirmation(self) -> list[ToolExecution]:
+        return [tool for tool in self.tools if tool.requires_confirmation]
+
+    @property
+    def tools_requiring_user_input(self) -> list[ToolExecution]:
+        return [tool for tool in self.tools if tool.requires_user_input]
+
+    @property
+    def tools_awaiting_external_execution(self) -> list[ToolExecution]:
+        return [tool for tool in self.tools if tool.external_execution_required]

@@ -16,11 +16,15 @@ class RunStatus(StrEnum):
     pending = "PENDING"
     running = "RUNNING"
     completed = "COMPLETED"
+    paused = "PAUSED"
+    """Waiting for a person (a tool that needs confirmation, input or external execution): the run holds
+    no task and no model stream until `continue_run`."""
     cancelled = "CANCELLED"
     error = "ERROR"
     PENDING = "PENDING"
     RUNNING = "RUNNING"
     COMPLETED = "COMPLETED"
+    PAUSED = "PAUSED"
     CANCELLED = "CANCELLED"
     ERROR = "ERROR"
 
@@ -112,6 +116,11 @@ class BaseRunEvent(AgnoAccessors):
     def identity(self) -> dict[str, Any]:
         """The fields that say whose run this event belongs to (`IDENTITY_FIELDS` it has)."""
         return {key: getattr(self, key) for key in IDENTITY_FIELDS if hasattr(self, key)}
+
+    @property
+    def is_paused(self) -> bool:
+        """Whether this event pauses its run (`RunPaused`: see its `requirements`)."""
+        return getattr(self, "status", None) is RunStatus.paused
 
 
 class AgentEventBase(BaseRunEvent):
@@ -224,8 +233,18 @@ class ModelRequestCompletedPayload(ModelRequestPayload):
     time_to_first_token: float | None = None
 
 
+class UserInputField(BaseModel):
+    """A value a person gives a tool that `requires_user_input` (Agno's): the tool's parameter `name`,
+    its type by name, and the `value` (the model's, or None until the person gives it)."""
+
+    name: str
+    field_type: str = "str"
+    description: str | None = None
+    value: Any = None
+
+
 class ToolExecution(BaseModel):
-    """A tool call as it happened."""
+    """A tool call as it happened, or as it waits for a person (`is_paused`)."""
 
     tool_call_id: str
     tool_name: str
@@ -233,12 +252,29 @@ class ToolExecution(BaseModel):
     result: str | None = None
     error: str | None = None
     duration: float | None = None
+    requires_confirmation: bool | None = None
+    """The call waits for a yes or no (`confirmed`) before it runs."""
+    confirmed: bool | None = None
+    confirmation_note: str | None = None
+    """Why it was rejected: the model is told."""
+    requires_user_input: bool | None = None
+    """The call waits for the values of `user_input_schema`."""
+    user_input_schema: list[UserInputField] | None = None
+    answered: bool | None = None
+    external_execution_required: bool | None = None
+    """The caller runs the tool itself and gives its `result`."""
 
     @computed_field  # type: ignore[prop-decorator]
     @property
     def tool_call_error(self) -> bool:
         """Whether the call failed (Agno's field)."""
         return self.error is not None
+
+    @property
+    def is_paused(self) -> bool:
+        """Whether the call waits for a person (Agno's)."""
+        waits = self.requires_confirmation or self.requires_user_input or self.external_execution_required
+        return bool(waits)
 
 
 class ToolPayload(BaseModel):

@@ -28,6 +28,7 @@ from kern.run.base import (
     ToolPayload,
 )
 from kern.run.names import RunEvent, TeamRunEvent
+from kern.run.requirement import PausedPayload
 from kern.run.tasks import (
     TaskCreatedPayload,
     TaskIterationCompletedPayload,
@@ -37,7 +38,7 @@ from kern.run.tasks import (
 )
 
 EventKind = Literal[
-    "started", "content", "content_completed", "completed", "error", "cancelled",
+    "started", "content", "content_completed", "completed", "error", "cancelled", "paused", "continued",
     "tool_started", "tool_completed", "tool_error", "pre_hook_started", "pre_hook_completed",
     "post_hook_started", "post_hook_completed", "model_request_started", "model_request_completed",
     "task_iteration_started", "task_iteration_completed", "task_state_updated", "task_created",
@@ -75,6 +76,11 @@ EVENTS: tuple[EventRow, ...] = (
     EventRow("error", RunEvent.run_error, ErrorPayload, "Terminal: the run failed.", True),
     EventRow("cancelled", RunEvent.run_cancelled, CancelledPayload,
              "Terminal: the run was cancelled; `content` keeps the partial answer.", True),
+    EventRow("paused", RunEvent.run_paused, PausedPayload,
+             "Ends the stream: the run waits for a person (`requirements`); `continue_run` resumes it.",
+             True),
+    EventRow("continued", RunEvent.run_continued, None,
+             "A paused run resumed (`continue_run`); the first event of its new stream."),
     EventRow("tool_started", RunEvent.tool_call_started, ToolPayload, "A tool call began."),
     EventRow("tool_completed", RunEvent.tool_call_completed, ToolPayload,
              "A tool call returned; `content` is its result."),
@@ -130,7 +136,10 @@ Event: Any = Annotated[Union[tuple(EVENT_CLASSES.values())], Field(discriminator
 event_adapter: TypeAdapter[BaseRunEvent] = TypeAdapter(Event)
 
 TERMINAL_EVENTS = frozenset(name for row in EVENTS if row.terminal for name in (row.name, row.team_name))
-STARTED_EVENTS = frozenset({RunEvent.run_started, TeamRunEvent.run_started})
+STARTED_EVENTS = frozenset(
+    {RunEvent.run_started, TeamRunEvent.run_started, RunEvent.run_continued, TeamRunEvent.run_continued}
+)
+"""The events that open a run's stream: a new run's, or a paused run's resumed one."""
 CONTENT_EVENTS = frozenset({RunEvent.run_content, TeamRunEvent.run_content})
 
 assert {row.team_name for row in EVENTS} == set(TeamRunEvent), "every TeamRunEvent needs a row in EVENTS"

@@ -12,6 +12,7 @@ from typing import Any, get_type_hints
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, create_model
 
 from kern.agno_options import not_supported
+from kern.run.base import UserInputField
 from kern.run.context import RunContext
 from kern.tools.cache import cache_file, cached, keep
 from kern.tools.threads import tool_threads
@@ -46,6 +47,14 @@ class Function(BaseModel):
     cache_ttl: float = 3600
     injected: dict[str, str] = Field(default_factory=dict)
     """Parameters kern fills in rather than the model, by what they get (`_injected`)."""
+    requires_confirmation: bool = False
+    """The run pauses before each call until a person confirms or rejects it (`continue_run`)."""
+    requires_user_input: bool = False
+    """The run pauses before each call until a person gives the values the model did not (Agno's
+    `user_input_schema`); the `user_input_fields` are kept out of the schema the model sees."""
+    user_input_fields: list[str] = Field(default_factory=list)
+    external_execution: bool = False
+    """The run pauses at each call; the caller runs the tool and gives its result (`continue_run`)."""
     _arguments_model: type[BaseModel] | None = PrivateAttr(default=None)
 
     @classmethod
@@ -68,6 +77,39 @@ class Function(BaseModel):
         )
         function._arguments_model = arguments_model
         return function
+
+    @property
+    def pauses(self) -> bool:
+        """Whether a call of this tool waits for a person."""
+        return self.requires_confirmation or self.requires_user_input or self.external_execution
+
+    def user_input_schema(self, arguments: dict[str, Any]) -> list[UserInputField]:
+        """The values a person gives a `requires_user_input` call: every parameter the model may not fill
+        in, the model's `arguments` as the values it has."""
+        model = self._arguments_model or _arguments_model(self.entrypoint)
+        properties = model.model_json_schema().get("properties", {})
+        return [
+            UserInputField(
+                name=name,
+                field_type=_type_name(field.annotation),
+                description=properties.get(name, {}).get("description"),
+                value=arguments.get(name),
+            )
+            for name, field in model.model_fields.items()
+        ]
+
+    def hide_user_input_fields(self) -> None:
+        """Keep the `user_input_fields` out of the schema the model sees; refuse names it does not have."""
+        properties = self.parameters.get("properties", {})
+        unknown = [name for name in self.user_input_fields if name not in properties]
+        if unknown:
+            raise ValueError(f"user_input_fields {unknown} are not parameters of the tool {self.name!r}")
+        hidden = set(self.user_input_fields)
+        self.parameters = {
+            **self.parameters,
+            "properties": {name: value for name, value in properties.items() if name not in hidden},
+            "required": [name for name in self.parameters.get("required", []) if name not in hidden],
+        }
 
     def definition(self) -> dict[str, Any]:
         """The provider-neutral tool definition models receive; a strict one has every parameter
@@ -149,9 +191,7 @@ class Function(BaseModel):
 
 
 AGNO_TOOL_OPTIONS = frozenset({
-    "title", "annotations", "requires_confirmation", "requires_user_input",
-    "user_input_fields", "external_execution", "external_execution_silent", "pre_hook", "post_hook",
-    "tool_hooks",
+    "title", "annotations", "external_execution_silent", "pre_hook", "post_hook", "tool_hooks",
 })  # fmt: skip
 """Options of Agno 3.1.10's `@tool` that kern does not support yet: refused by name."""
 
@@ -169,11 +209,21 @@ def tool(
     cache_dir: str | None = None,
     cache_ttl: float = 3600,
     strict: bool = False,
+    requires_confirmation: bool = False,
+    requires_user_input: bool = False,
+    user_input_fields: list[str] | None = None,
+    external_execution: bool = False,
     **agno_options: Any,
 ) -> Any:
     """Agno's `@tool` decorator, bare or with options: `name`, `description` (else the docstring's
     summary), `stop_after_tool_call`, `instructions` / `add_instructions`, `show_result`, `cache_results`
-    (`cache_dir`, `cache_ttl`), `strict`."""
+    (`cache_dir`, `cache_ttl`), `strict`, and the human-in-the-loop ones: `requires_confirmation`,
+    `requires_user_input` (`user_input_fields`), `external_execution` (at most one of them)."""
+    chosen = [requires_confirmation, requires_user_input, external_execution]
+    if sum(chosen) > 1:
+        raise ValueError(
+            "Only one of requires_confirmation, requires_user_input and external_execution may be set"
+        )
     if agno_options:
         option = next(iter(agno_options))
         if option in AGNO_TOOL_OPTIONS:
@@ -189,6 +239,12 @@ def tool(
         function.show_result = show_result
         function.strict = strict
         function.cache_results, function.cache_dir, function.cache_ttl = cache_results, cache_dir, cache_ttl
+        function.requires_confirmation = requires_confirmation
+        function.requires_user_input = requires_user_input
+        function.user_input_fields = list(user_input_fields or [])
+        function.external_execution = external_execution
+        if requires_user_input:
+            function.hide_user_input_fields()
         return function
 
     return wrap(fn) if fn is not None else wrap
@@ -253,6 +309,11 @@ def _build_arguments_model(fn: Callable[..., Any]) -> type[BaseModel]:
         default = ... if param.default is param.empty else param.default
         fields[param.name] = (annotation, default)
     return create_model(f"{fn.__name__}_arguments", **fields)
+
+
+def _type_name(annotation: Any) -> str:
+    """A parameter's type as Agno's `UserInputField.field_type` names it (`str`, `int`...)."""
+    return annotation.__name__ if isinstance(annotation, type) else str(annotation)
 
 
 def _parse_docstring(doc: str) -> tuple[str, dict[str, str]]:

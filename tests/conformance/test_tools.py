@@ -104,8 +104,10 @@ def test_tools_are_offered_and_used_as_on_agno(ray_session: None, server: ModelS
 def test_tool_options_kern_lacks_are_refused_by_name() -> None:
     from kern.tools import Toolkit, tool
 
-    with pytest.raises(NotImplementedError, match=r"@tool\(requires_confirmation=\.\.\.\)"):
-        tool(requires_confirmation=True)
+    with pytest.raises(NotImplementedError, match=r"@tool\(external_execution_silent=\.\.\.\)"):
+        tool(external_execution_silent=True)
+    with pytest.raises(ValueError, match="Only one of requires_confirmation"):
+        tool(requires_confirmation=True, external_execution=True)
     with pytest.raises(ValueError, match="Invalid tool configuration argument: 'colour'"):
         tool(colour="blue")
     with pytest.raises(ValueError, match=r"no tools named \['missing'\]"):

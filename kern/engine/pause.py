@@ -1,0 +1,132 @@
+"""Tool calls that wait for a person: the run pauses at them and later goes on from its record.
+
+A model reply that calls a tool with `requires_confirmation`, `requires_user_input` or
+`external_execution` runs its other tool calls, then pauses: the run ends its task with `RunPaused`
+and a PAUSED record that holds the conversation and one `RunRequirement` per waiting call. Nothing of
+the run stays in memory, so any replica of the component can continue it. `continue_run` sends the
+record back with the answers; the run emits `RunContinued`, answers each waiting call (runs it, tells
+the model it was rejected, or gives it the caller's result) and lets the model go on.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+
+from kern.engine.gather import gather_all
+from kern.engine.state import RunState
+from kern.messages import Message, ToolCall
+from kern.run.agent import RunOutput
+from kern.run.base import ToolExecution
+from kern.run.requirement import RunRequirement
+from kern.tools import Function
+from kern.tools.function import ToolArgumentsError
+
+REJECTED = "Function call was rejected by the user"
+"""What the model is told of a rejected call without a note (Agno's words)."""
+
+ToolRunner = Callable[
+    [RunState, Function | None, ToolCall, ToolExecution | None], Awaitable[tuple[Message, bool]]
+]
+"""The model loop's way to run one tool call (given the execution to fill in, when it exists)."""
+
+
+class RunPaused(Exception):
+    """The model loop stopped at tool calls that wait for a person (`RunState.requirements`)."""
+
+
+def waits(function: Function | None, call: ToolCall) -> bool:
+    """Whether this call pauses the run: its tool waits for a person and its arguments are usable (bad
+    arguments go back to the model as for any tool)."""
+    if function is None or not function.pauses:
+        return False
+    try:
+        _arguments(function, call)
+    except ToolArgumentsError:
+        return False
+    return True
+
+
+def pause(ctx: RunState, calls: list[tuple[Function, ToolCall]]) -> RunPaused:
+    """Record the waiting calls and their requirements; the exception for the loop to raise."""
+    requirements: list[RunRequirement] = []
+    for function, call in calls:
+        arguments = _arguments(function, call)
+        execution = ToolExecution(tool_call_id=call.id, tool_name=call.name, tool_args=arguments)
+        if function.requires_confirmation:
+            execution.requires_confirmation = True
+        elif function.requires_user_input:
+            execution.requires_user_input = True
+            execution.user_input_schema = function.user_input_schema(execution.tool_args)
+        else:
+            execution.external_execution_required = True
+        ctx.tool_executions.append(execution)
+        requirements.append(RunRequirement(tool_execution=execution))
+    ctx.requirements = requirements
+    return RunPaused(", ".join(call.name for _, call in calls))
+
+
+def restore(ctx: RunState, record: RunOutput) -> None:
+    """Take up a paused run where its record left it."""
+    ctx.messages = [message.model_copy() for message in record.messages]
+    ctx.content = record.content
+    ctx.tool_executions = [tool.model_copy(deep=True) for tool in record.tools]
+    ctx.requirements = record.requirements
+    ctx.metrics = record.metrics.model_copy()
+    ctx.created_at = record.created_at
+
+
+async def answer_waiting_calls(ctx: RunState, run_tool: ToolRunner) -> str | None:
+    """Answer the calls the run paused at, as the record says; the answer if a call ends the run
+    (`stop_after_tool_call`)."""
+    by_name = {function.name: function for function in ctx.tools}
+    waiting = [tool for tool in ctx.tool_executions if tool.is_paused]
+    ctx.tool_executions = [tool for tool in ctx.tool_executions if not tool.is_paused]
+    results = await gather_all(
+        *(_answer(ctx, by_name.get(tool.tool_name), tool, run_tool) for tool in waiting)
+    )
+    ctx.messages.extend(message for message, _ in results)
+    final = [message.content for message, stop in results if stop]
+    return "\n\n".join(str(text) for text in final) if final else None
+
+
+async def _answer(
+    ctx: RunState, function: Function | None, tool: ToolExecution, run_tool: ToolRunner
+) -> tuple[Message, bool]:
+    arguments = dict(tool.tool_args)
+    if tool.requires_confirmation:
+        tool.requires_confirmation = False
+        if not tool.confirmed:
+            tool.confirmed = False
+            return _without_running(ctx, tool, tool.confirmation_note or REJECTED, error=True)
+    elif tool.external_execution_required:
+        tool.external_execution_required = False
+        return _without_running(ctx, tool, tool.result or "", error=False)
+    elif tool.requires_user_input:
+        tool.requires_user_input, tool.answered = False, True
+        arguments.update({field.name: field.value for field in tool.user_input_schema or []})
+    call = ToolCall(id=tool.tool_call_id, name=tool.tool_name, arguments=json.dumps(arguments, default=str))
+    return await run_tool(ctx, function, call, tool)
+
+
+def _without_running(ctx: RunState, tool: ToolExecution, text: str, *, error: bool) -> tuple[Message, bool]:
+    if error:
+        tool.error = text
+    else:
+        tool.result = text
+    ctx.tool_executions.append(tool)
+    return Message(role="tool", tool_call_id=tool.tool_call_id, name=tool.tool_name, content=text), False
+
+
+def _arguments(function: Function, call: ToolCall) -> dict[str, object]:
+    """The model's arguments: validated, except for a call that waits for a person's values (those the
+    model does not see are missing until then)."""
+    if not function.requires_user_input:
+        return function.parse_arguments(call.arguments)
+    try:
+        raw = json.loads(call.arguments or "{}")
+    except json.JSONDecodeError as exc:
+        raise ToolArgumentsError(f"Arguments for {function.name} are not valid JSON: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ToolArgumentsError(f"Arguments for {function.name} must be a JSON object, got {raw!r}")
+    return raw
