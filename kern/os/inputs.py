@@ -6,9 +6,11 @@ import re
 from typing import Any
 
 from fastapi import HTTPException, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from kern.os.limits import ID_PATTERN, ID_RULE, OPTIONAL_ID_PATTERN, InvalidJson, parse_json, require_text
+from kern.run.base import ToolExecution
+from kern.run.requirement import RunRequirement
 
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off"})
@@ -65,6 +67,72 @@ NOT_SUPPORTED = {
 type it cannot take)."""
 
 
+class ContinueInput(BaseModel):
+    """The body of `POST .../runs/{run_id}/continue` (Agno's form fields): `tools`, the paused run's tool
+    calls with their answers (a JSON list; in a form, as JSON text), `session_id` and `user_id` (if given,
+    the run must be theirs) and `stream` (default true)."""
+
+    tools: list[ToolExecution] = Field(default_factory=list)
+    requirements: list[RunRequirement] = Field(default_factory=list)
+    """The answers as requirements instead (Agno's teams send these)."""
+    session_id: str | None = Field(default=None, pattern=OPTIONAL_ID_PATTERN)
+    user_id: str | None = Field(default=None, pattern=OPTIONAL_ID_PATTERN)
+    stream: bool = True
+
+
+class ContinueForm(BaseModel):
+    """`ContinueInput` as its form fields are documented (OpenAPI): lists as JSON text."""
+
+    tools: str = Field(default="", description="JSON list of the paused run's tool calls, answered")
+    requirements: str = Field(default="", description="JSON list of the run's requirements, answered")
+    session_id: str | None = Field(default=None, pattern=OPTIONAL_ID_PATTERN)
+    user_id: str | None = Field(default=None, pattern=OPTIONAL_ID_PATTERN)
+    stream: bool = True
+
+
+async def read_continue_input(request: Request) -> ContinueInput:
+    """The continue request in the body (form fields or a JSON object); a 400 for tools that are not a
+    JSON list of tool calls (as Agno answers), a 422 for the rest."""
+    fields = await _body_fields(request, required="tools")
+    unknown = sorted(set(fields) - set(ContinueInput.model_fields))
+    if unknown:
+        raise invalid(f"unknown fields {unknown}: a continue takes {sorted(ContinueInput.model_fields)}")
+    given: dict[str, Any] = {
+        "tools": _json_list(fields, "tools", ToolExecution),
+        "requirements": _json_list(fields, "requirements", RunRequirement),
+    }
+    for key in ("session_id", "user_id"):
+        value = fields.get(key)
+        if value not in (None, ""):
+            if not isinstance(value, str):
+                raise invalid(f"{key} must be a string, got {type(value).__name__}")
+            given[key] = valid_id(key, value)
+    if fields.get("stream") not in (None, ""):
+        given["stream"] = _as_bool("stream", fields["stream"])
+    return ContinueInput(**given)
+
+
+def _json_list(fields: dict[str, Any], key: str, item: type[BaseModel]) -> list[Any]:
+    """A list field given as a list or as JSON text (a form's); a 400 naming what is wrong."""
+    value = fields.get(key) or []
+    if isinstance(value, str):
+        try:
+            value = parse_json(value.encode())
+        except InvalidJson as exc:
+            raise HTTPException(status_code=400, detail=f"Invalid JSON in {key} field: {exc}") from None
+    if not isinstance(value, list):
+        raise HTTPException(status_code=400, detail=f"{key} must be a JSON list")
+    try:
+        return TypeAdapter(list[item]).validate_python(value)  # type: ignore[valid-type]
+    except ValidationError as exc:
+        raise HTTPException(status_code=400, detail=f"invalid {key}: {_first_error(exc)}") from None
+
+
+def _first_error(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    return f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
+
+
 def invalid(message: str) -> HTTPException:
     """A 422 whose `detail` is one readable sentence."""
     return HTTPException(status_code=422, detail=message)
@@ -72,20 +140,23 @@ def invalid(message: str) -> HTTPException:
 
 async def read_run_input(request: Request) -> RunInput:
     """The run request in the body; a 422 (or 415) naming the problem when it is not usable."""
+    return _validate(await _body_fields(request, required="message"))
+
+
+async def _body_fields(request: Request, required: str) -> dict[str, Any]:
+    """Form fields or a JSON object's; a 415 for any other body, a 422 for none."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type in FORM_TYPES:
-        fields = await _form_fields(request)
-    elif content_type == "application/json" or content_type.endswith("+json"):
-        fields = await _json_fields(request)
-    elif not content_type and not await request.body():
-        raise invalid("message is required: send it as a form field or in a JSON body")
-    else:
-        raise HTTPException(
-            status_code=415,
-            detail=f"unsupported Content-Type {content_type or 'none'!r}: send form fields "
-            "(application/x-www-form-urlencoded or multipart/form-data) or a JSON object",
-        )
-    return _validate(fields)
+        return await _form_fields(request)
+    if content_type == "application/json" or content_type.endswith("+json"):
+        return await _json_fields(request)
+    if not content_type and not await request.body():
+        raise invalid(f"{required} is required: send it as a form field or in a JSON body")
+    raise HTTPException(
+        status_code=415,
+        detail=f"unsupported Content-Type {content_type or 'none'!r}: send form fields "
+        "(application/x-www-form-urlencoded or multipart/form-data) or a JSON object",
+    )
 
 
 async def _form_fields(request: Request) -> dict[str, Any]:

@@ -5,22 +5,24 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from functools import partial, wraps
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar, cast
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from actors import client
 from actors.owners import RunOwner
 from actors.runtime import aask_supervisor
-from kern.component import Component
+from kern.component import Component, EventStream
+from kern.continuation import NotPausedError, answered, cancel_paused, paused_record
 from kern.engine.events import EventFactory
 from kern.errors import describe
 from kern.os.agentos import AgentOS, ComponentNotFound, Kind
 from kern.os.disconnect import ClientGone, unless_disconnected
-from kern.os.inputs import RunInput, read_run_input
+from kern.os.inputs import ContinueForm, RunInput, read_continue_input, read_run_input
 from kern.os.limits import ID_PATTERN, ID_RULE
 from kern.os.run_bodies import RunBody, TeamRunBody
 from kern.os.schemas import AgentInfo, CancelResult, TeamInfo, agent_info, answers, team_info
@@ -145,7 +147,7 @@ def component_router(agent_os: AgentOS, kind: Kind) -> APIRouter:
     async def cancel_run(
         component_id: str, run_id: RunId, session_id: SessionClaim = None, user_id: UserClaim = None
     ) -> CancelResult:
-        find(component_id)
+        component = find(component_id)
         claim = RunOwner(kind, component_id, session_id, user_id)
         try:
             owner = await aask_supervisor("owner", run_id)
@@ -153,6 +155,8 @@ def component_router(agent_os: AgentOS, kind: Kind) -> APIRouter:
                 stored = await in_db(agent_os.db.get_run, run_id)
                 owner = _owner(stored) if stored is not None else None
             cancelled = None if owner and not claim.admits(owner) else await client.acancel_run(run_id, claim)
+            if cancelled is False and owner is not None:  # (not in flight: paused runs hold no task)
+                cancelled = await in_db(cancel_paused, component.spec, run_id)
         except HTTPException:
             raise
         except Exception as exc:
@@ -161,6 +165,75 @@ def component_router(agent_os: AgentOS, kind: Kind) -> APIRouter:
         if cancelled is None:
             raise HTTPException(status_code=404, detail=_not_found(kind, component_id, run_id, claim))
         return CancelResult(run_id=run_id, cancelled=cancelled)
+
+    @router.post(
+        f"/{{{kind}_id}}/runs/{{run_id}}/continue",
+        summary=f"Continue a paused {kind} run",
+        description=(
+            "Resumes a PAUSED run (a tool that waits for a confirmation, a person's input or the caller's "
+            "own execution) on any replica, from its stored record. Form fields or a JSON object, as Agno's: "
+            "`tools` (the run's waiting tool calls, as its `RunPaused` event or record lists them, with "
+            "`confirmed` / `confirmation_note`, the `user_input_schema` values, or the `result` of an "
+            "external execution), `session_id` and `user_id` (if given, the run must be theirs), `stream` "
+            "(default true). With `stream` the answer is Server-Sent Events starting with `RunContinued`; "
+            "otherwise the run's record. 409 if the run is not PAUSED; 400 if a waiting call is left "
+            "unanswered or `tools` is not a JSON list of tool calls."
+        ),
+        response_model=output_model,
+        responses={200: {"content": {"text/event-stream": {}}}, **answers(400, 404, 409, 415, 422, 503)},
+        openapi_extra={"requestBody": _request_body(ContinueForm)},
+    )
+    @named
+    async def continue_run(component_id: str, run_id: RunId, request: Request) -> Response:
+        component = find(component_id)
+        body = await read_continue_input(request)
+        claim = RunOwner(kind, component_id, body.session_id, body.user_id)
+        db = component.spec.db or require_db(agent_os)
+        stored = await in_db(db.get_run, run_id)
+        if stored is None or not claim.admits(_owner(stored)):
+            raise HTTPException(status_code=404, detail=_not_found(kind, component_id, run_id, claim))
+        try:
+            record = paused_record(component.spec, stored, None, None)
+            answered(
+                record, body.requirements, body.tools
+            )  # (checked here, so a 400 comes before any stream)
+        except NotPausedError as exc:
+            raise HTTPException(status_code=409, detail=str(exc)) from None
+        except ValueError as exc:
+            raise HTTPException(status_code=400, detail=str(exc)) from None
+        headers = {"X-Run-Id": run_id, "X-Session-Id": stored.session_id or ""}
+        await _ready(component)
+        options: dict[str, Any] = {
+            "updated_tools": body.tools, "requirements": body.requirements, "user_id": body.user_id
+        }  # fmt: skip
+        continued = RunRequest(input=stored.input, run_id=run_id, session_id=stored.session_id or run_id)
+
+        async def cancel() -> None:
+            await component.acancel_run(run_id)
+
+        if body.stream:
+            events = cast(EventStream, component.acontinue_run(stored, stream=True, **options))
+            return EventStreamResponse(
+                events,
+                on_disconnect=cancel,
+                on_error=lambda exc: _error_event(component, continued, exc),
+                headers=headers,
+            )
+        try:
+            finishing = cast(
+                Coroutine[Any, Any, RunOutput], component.acontinue_run(stored, **options, stream=False)
+            )
+            output = await unless_disconnected(request.receive, finishing, cancel)
+        except ClientGone:
+            return Response(status_code=CLIENT_CLOSED_REQUEST, headers=headers)
+        except NotPausedError as exc:  # (another continue of it is under way)
+            raise HTTPException(status_code=409, detail=str(exc)) from None
+        except Exception as exc:
+            logger.exception("%s run %s failed to continue", kind, run_id)
+            raise HTTPException(
+                status_code=500, detail=f"{kind} run {run_id} failed: {describe(exc)}"
+            ) from exc
+        return JSONResponse(output.to_dict(), headers=headers)
 
     @router.get(
         f"/{{{kind}_id}}/runs",
@@ -263,14 +336,18 @@ def _failure(
 ) -> BaseRunEvent:
     """The terminal error event sent when a run's stream breaks in this server."""
     request = RunRequest(input=run.message, run_id=run_id, session_id=session_id, user_id=run.user_id)
+    return _error_event(component, request, exc)
+
+
+def _error_event(component: Component, request: RunRequest, exc: BaseException) -> BaseRunEvent:
     message = f"the run's stream failed: {describe(exc)}"
     return EventFactory(component.spec.kind == "team", run_identity(component.spec, request)).make(
         "error", content=message, error_type="ServerError"
     )
 
 
-def _request_body() -> dict[str, Any]:
-    schema = RunInput.model_json_schema()
+def _request_body(fields: type[BaseModel] = RunInput) -> dict[str, Any]:
+    schema = fields.model_json_schema()
     return {
         "required": True,
         "content": {

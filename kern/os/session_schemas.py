@@ -23,7 +23,7 @@ from kern.specs import ComponentSpec
 AgnoSessionType = Literal["agent", "team", "workflow"]
 """Agno's session types; kern has no workflow sessions."""
 AGNO_RUN_STATUSES = ("PENDING", "RUNNING", "PAUSED", "COMPLETED", "CANCELLED", "ERROR", "REGENERATED")
-"""The statuses Agno's run filters take (kern's runs are never PAUSED or REGENERATED)."""
+"""The statuses Agno's run filters take (kern's runs are never REGENERATED)."""
 PREVIEW_CHARS = 280
 """Agno's length of a run preview's input and content."""
 

@@ -15,6 +15,7 @@ from kern.model_server.config import HEADER_FIRST_TOKEN_DELAY, HEADER_REPLY_WORD
 from kern.models.openai import OpenAIResponses
 from kern.os import AgentOS
 from kern.team import Team
+from kern.tools import tool
 
 SLOW = {"tokens_per_second": 40.0, "reply_words": 4000}
 """About 100 s for a whole reply: a run that is still streaming when the test cancels it."""
@@ -47,6 +48,16 @@ def word_count(text: str) -> str:
     return f"{len(text.split())} words"
 
 
+@tool(requires_confirmation=True)
+def publish(title: str) -> str:
+    """Publish a story, once someone has said yes.
+
+    Args:
+        title: The story's title.
+    """
+    return f"published {title}"
+
+
 def os_app() -> AgentOS:
     """Three agents (fast, slow, stalled) and two teams; the seed's Storytelling Team has slow members."""
     storyteller = Agent(
@@ -74,8 +85,10 @@ def os_app() -> AgentOS:
     writer = Agent(name="Writer", model=model("writer", **FAST), tools=[word_count], instructions="Be brief.")
     slow_writer = Agent(name="Slow Writer", model=model("slow-writer", **SLOW))
     stalled_writer = Agent(name="Stalled Writer", model=model("stalled", **SLOW, delay=STALL_SECONDS))
+    publisher = Agent(name="Publisher", model=model("publisher", **FAST), tools=[publish])
     db = db_from_url(os.environ["KERN_TEST_DB_URL"])
-    return AgentOS(agents=[writer, slow_writer, stalled_writer], teams=[storytelling, quick], db=db)
+    agents = [writer, slow_writer, stalled_writer, publisher]
+    return AgentOS(agents=agents, teams=[storytelling, quick], db=db)
 
 
 def firehose_os() -> AgentOS:

@@ -19,6 +19,7 @@ def test_health_config_openapi_and_docs(client: httpx.Client) -> None:
         ("writer", "Writer"),
         ("slow-writer", "Slow Writer"),
         ("stalled-writer", "Stalled Writer"),
+        ("publisher", "Publisher"),
     ]
     assert [(t["id"], t["name"], t["mode"]) for t in config["teams"]] == [
         ("storytelling-team", "Storytelling Team", "coordinate"),
@@ -35,11 +36,13 @@ def test_health_config_openapi_and_docs(client: httpx.Client) -> None:
         "/agents/{agent_id}/runs",
         "/agents/{agent_id}/runs/{run_id}",
         "/agents/{agent_id}/runs/{run_id}/cancel",
+        "/agents/{agent_id}/runs/{run_id}/continue",
         "/teams",
         "/teams/{team_id}",
         "/teams/{team_id}/runs",
         "/teams/{team_id}/runs/{run_id}",
         "/teams/{team_id}/runs/{run_id}/cancel",
+        "/teams/{team_id}/runs/{run_id}/continue",
         "/sessions",
         "/sessions/{session_id}",
         "/sessions/{session_id}/runs",
@@ -58,7 +61,7 @@ def test_health_config_openapi_and_docs(client: httpx.Client) -> None:
 
 def test_agents_and_teams_are_described(client: httpx.Client) -> None:
     agents = client.get("/agents").json()
-    assert [a["id"] for a in agents] == ["writer", "slow-writer", "stalled-writer"]
+    assert [a["id"] for a in agents] == ["writer", "slow-writer", "stalled-writer", "publisher"]
     writer = client.get("/agents/writer").json()
     assert writer["model"] == {"name": "OpenAIResponses", "model": "writer", "provider": "OpenAI"}
     assert writer["system_message"] == {"instructions": "Be brief."} and "description" not in writer
