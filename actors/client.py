@@ -20,6 +20,7 @@ from actors.link import IDLE_TIMEOUT_SECONDS, START_TIMEOUT_SECONDS, ReplicaUnav
 from actors.owners import RunOwner
 from actors.routing import Placement, Router
 from actors.runtime import aask_supervisor, ask_supervisor, attach_ray, supervisor
+from actors.session_gate import INTERRUPT_SECONDS, QUEUE_SECONDS
 from kern.continuation import AlreadyContinuing, remember
 from kern.db import writer
 from kern.engine import inbox
@@ -27,6 +28,7 @@ from kern.engine.events import EventFactory, event_after
 from kern.engine.frames import FrameDecoder
 from kern.engine.inbox import AsyncInbox, LinkBroken, ThreadInbox
 from kern.errors import describe
+from kern.exceptions import SessionBusyError
 from kern.run.agent import RunOutput
 from kern.run.base import BaseRunEvent, RunStatus
 from kern.run.events import STARTED_EVENTS, is_terminal
@@ -39,6 +41,10 @@ CANCEL_TIMEOUT_SECONDS = 15.0
 if that actor is slow), fit in it."""
 PLACE_TIMEOUT_SECONDS = routing.PLACE_SECONDS + START_TIMEOUT_SECONDS
 
+
+ADMIT_TIMEOUT_SECONDS = QUEUE_SECONDS + INTERRUPT_SECONDS + 30.0
+"""Longest wait for a busy session's admission: a queued run's turn (bounded by the supervisor) and then
+some."""
 
 _BROKEN = (RayError, LinkBroken, CallRejected, TimeoutError, ReplicaUnavailable)
 
@@ -91,7 +97,7 @@ async def astream_run(
 ) -> AsyncIterator[BaseRunEvent]:
     """The async twin of `stream_run`: the link is read on the caller's own event loop."""
     watch = _RunWatch(spec, request)
-    _expect(spec, request)
+    await _aexpect(spec, request)
     placed: routing.PlacedRun | None = None
     decoder = FrameDecoder()
     try:
@@ -172,7 +178,7 @@ def run_to_completion(router: Router, spec: ComponentSpec, request: RunRequest) 
 
 async def arun_to_completion(router: Router, spec: ComponentSpec, request: RunRequest) -> RunOutput:
     """The async twin of `run_to_completion`."""
-    _expect(spec, request)
+    await _aexpect(spec, request)
     placement = Placement(router)
     while True:
         lease = placement.pick()
@@ -196,9 +202,40 @@ async def arun_to_completion(router: Router, spec: ComponentSpec, request: RunRe
 
 
 def _expect(spec: ComponentSpec, request: RunRequest) -> None:
-    """Tell the supervisor a run is about to start (a paused one's continue has claimed it already)."""
-    if request.resume is None:
-        supervisor().expect.remote(request.run_id, RunOwner.of(spec, request))
+    """Tell the supervisor a run is about to start (a paused one's continue has claimed it already): at
+    once under the `concurrent` busy-session policy; under another, once it is admitted, which may wait
+    its turn or refuse it (`SessionBusyError`)."""
+    if request.resume is not None:
+        return
+    owner, policy = RunOwner.of(spec, request), request.busy_session or spec.busy_session
+    if policy == "concurrent":
+        supervisor().expect.remote(request.run_id, owner)
+        return
+    blocking = ask_supervisor("admit", request.run_id, owner, policy, wait_seconds=ADMIT_TIMEOUT_SECONDS)
+    _refuse_if_blocked(request, policy, blocking)
+
+
+async def _aexpect(spec: ComponentSpec, request: RunRequest) -> None:
+    """The async twin of `_expect`."""
+    if request.resume is not None:
+        return
+    owner, policy = RunOwner.of(spec, request), request.busy_session or spec.busy_session
+    if policy == "concurrent":
+        supervisor().expect.remote(request.run_id, owner)
+        return
+    blocking = await aask_supervisor(
+        "admit", request.run_id, owner, policy, wait_seconds=ADMIT_TIMEOUT_SECONDS
+    )
+    _refuse_if_blocked(request, policy, blocking)
+
+
+def _refuse_if_blocked(request: RunRequest, policy: str, blocking: list[str]) -> None:
+    if blocking:
+        raise SessionBusyError(
+            f"session {request.session_id!r} has a run in flight: {', '.join(blocking)} "
+            f"(busy_session={policy!r})",
+            blocking,
+        )
 
 
 def claim_resume(spec: ComponentSpec, request: RunRequest) -> None:

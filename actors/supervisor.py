@@ -16,7 +16,8 @@ from ray.actor import ActorHandle
 
 from actors.owners import RunOwner
 from actors.pools import PoolConfig, Pools, PoolStatus, Route
-from kern.specs import MAX_RUN_ID_CHARS
+from actors.session_gate import SessionGate
+from kern.specs import MAX_RUN_ID_CHARS, BusySession
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,7 @@ class Supervisor:
         self._finished: OrderedDict[str, None] = OrderedDict()
         self._owners: OrderedDict[str, RunOwner] = OrderedDict()
         self._pools = Pools(_create_replica, _existing_replicas, self._owner_lost)
+        self._sessions = SessionGate(lambda run_id: run_id in self._live, self.cancel)
         self._recovery: asyncio.Task[None] | None = None
         from actors.runtime import use_namespace  # (runtime imports this module)
 
@@ -89,8 +91,24 @@ class Supervisor:
         self._recover()
         if owner is not None:
             _remember(self._owners, run_id, owner)
+            if owner.session_id is not None and run_id not in self._finished:
+                self._sessions.track(run_id, owner.session_id)
         if run_id not in self._live and run_id not in self._finished:
             _remember(self._pending, run_id, time.monotonic() + PENDING_SECONDS)
+
+    async def admit(self, run_id: str, owner: RunOwner, policy: BusySession) -> list[str]:
+        """A caller is about to start this run, under a busy-session policy (`actors.session_gate`): []
+        once it may start (it is then expected, as `expect`), else the runs in its way."""
+        await self._recovered()
+        assert owner.session_id is not None, "a run always has a session"
+        blocking = await self._sessions.admit(run_id, owner.session_id, policy)
+        if not blocking:
+            await self.expect(run_id, owner)
+        return blocking
+
+    def queued(self, session_id: str) -> int:
+        """How many runs wait their turn on the session (`enqueue`)."""
+        return self._sessions.queued(session_id)
 
     async def claim_resume(self, run_id: str, owner: RunOwner) -> bool:
         """A caller is about to continue this paused run: False if it is in flight or about to be (another
@@ -126,6 +144,7 @@ class Supervisor:
         cancelled_early = early is not None and self._may_cancel(early.claim, run_id)
         if cancelled_early or (parent is not None and parent.cancelled):
             self._mark_finished(run_id)
+            self._sessions.untrack(run_id)
             return False
         self._adopt(run_id, owner, parent_run_id)
         return True
@@ -137,6 +156,7 @@ class Supervisor:
             parent.children.add(run_id)
 
     def _forget_run(self, run_id: str) -> None:
+        self._sessions.untrack(run_id)
         run = self._live.pop(run_id, None)
         if run is not None and run.parent_run_id in self._live:
             self._live[run.parent_run_id].children.discard(run_id)

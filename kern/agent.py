@@ -16,7 +16,7 @@ from kern.models.openai import OpenAIResponses
 from kern.placement import Placement, Strategy, placement_of
 from kern.replicas import Replicas, default_replicas
 from kern.run.agent import RunEvent, RunOutput
-from kern.specs import AgentSpec, slugify
+from kern.specs import AgentSpec, busy_policy, slugify
 from kern.tools import Function, Toolkit
 
 __all__ = ["Agent", "RunEvent", "RunOutput"]
@@ -100,6 +100,7 @@ class Agent(Component):
         debug_mode: bool = False,
         store_events: bool = False,
         events_to_skip: list[str] | None = None,
+        busy_session: str = "concurrent",
         **agno_options: Any,
     ) -> None:
         refuse("Agent", agno_options)
@@ -145,6 +146,7 @@ class Agent(Component):
             debug_mode=debug_mode,
             store_events=store_events,
             events_to_skip=[str(name) for name in events_to_skip] if events_to_skip is not None else None,
+            busy_session=busy_policy(busy_session),
             role=role,
             expected_output=expected_output,
             additional_context=additional_context,

@@ -27,7 +27,7 @@ from kern.run.agent import RunOutput
 from kern.run.base import BaseRunEvent, ToolExecution
 from kern.run.plain import aplain, plain
 from kern.run.requirement import RunRequirement
-from kern.specs import AgentSpec, RunRequest, TeamSpec, new_id
+from kern.specs import AgentSpec, RunRequest, TeamSpec, busy_policy, new_id
 
 RunInput = str | BaseModel | dict[str, Any]
 """A run's input: text, or with an `input_schema` a dict, JSON text or an instance of it."""
@@ -51,6 +51,9 @@ class RunOptions(TypedDict, total=False):
     """For this run, instead of the object's setting (a team passes its own to its members)."""
     yield_run_output: bool
     """Streams end with the run's `RunOutput` after its terminal event."""
+    busy_session: str | None
+    """What this run does if its session has one in flight (`kern.specs.BusySession`), over the
+    object's `busy_session`."""
 
 
 def run_options(call: str, options: dict[str, Any]) -> RunOptions:
@@ -126,6 +129,8 @@ class Component:
         given["run_id"] = given.get("run_id") or new_id()
         given["session_id"] = given.get("session_id") or self._sticky_session_id()
         given["user_id"] = given.get("user_id") or self.user_id
+        if given.get("busy_session") is not None:
+            given["busy_session"] = busy_policy(given["busy_session"])
         return RunRequest(input=input_text(input, self.spec.input_schema), stream=stream, **given)
 
     def _sticky_session_id(self) -> str:

@@ -18,6 +18,15 @@ class CheckTrigger(StrEnum):
     PII_DETECTED = "pii_detected"
 
 
+class SessionBusyError(RuntimeError):
+    """kern's: a run refused because its session has one in flight (`busy_session="reject"`, or an
+    `enqueue` wait that ran out). `run_ids` are the runs in the way."""
+
+    def __init__(self, message: str, run_ids: list[str]) -> None:
+        super().__init__(message)
+        self.run_ids = run_ids
+
+
 class CheckError(Exception):
     """A hook refused the run: the run ends with `RunError` whose `error_type` is `error_type`."""
 

@@ -36,6 +36,19 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
+BusySession = Literal["concurrent", "enqueue", "interrupt", "reject"]
+"""What a new run does when its session has one in flight: run beside it (`concurrent`, the default),
+wait its turn (`enqueue`), cancel it and go (`interrupt`), or be refused (`reject`)."""
+BUSY_SESSION_POLICIES: tuple[str, ...] = ("concurrent", "enqueue", "interrupt", "reject")
+
+
+def busy_policy(value: str) -> BusySession:
+    """`value` if it is a busy-session policy; a ValueError naming the choices otherwise."""
+    if value not in BUSY_SESSION_POLICIES:
+        raise ValueError(f"busy_session must be one of {list(BUSY_SESSION_POLICIES)}, got {value!r}")
+    return value  # type: ignore[return-value]
+
+
 class ComponentSpec(BaseModel):
     """What agents and teams share."""
 
@@ -68,6 +81,8 @@ class ComponentSpec(BaseModel):
     """Ask for any JSON object and describe the schema in the system message, instead of the API's
     structured outputs."""
     input_schema: type[BaseModel] | None = None
+    busy_session: BusySession = "concurrent"
+    """What a run started while its session has one in flight does (`BusySession`)."""
     """What a run's input must fit (checked where the run is started)."""
     session_state: dict[str, Any] | None = None
     """The state a new session starts with (Agno's)."""
@@ -224,6 +239,8 @@ class RunRequest(BaseModel):
     add_dependencies_to_context: bool | None = None
     add_session_state_to_context: bool | None = None
     """This run's choice, over the component's (`for_run`)."""
+    busy_session: BusySession | None = None
+    """This run's busy-session policy, over the component's."""
     resume: RunOutput | None = None
     """A PAUSED run's record with its requirements answered: this request continues that run
     (`continue_run`) instead of starting one from `input`."""

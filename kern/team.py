@@ -18,7 +18,7 @@ from kern.models.openai import OpenAIResponses
 from kern.placement import Placement, Strategy, placement_of
 from kern.replicas import Replicas, default_replicas
 from kern.run.team import TeamRunEvent, TeamRunOutput
-from kern.specs import AgentSpec, TeamSpec, slugify
+from kern.specs import AgentSpec, TeamSpec, busy_policy, slugify
 from kern.tools import Function
 
 __all__ = ["Team", "TeamMode", "TeamRunEvent", "TeamRunOutput"]
@@ -107,6 +107,7 @@ class Team(Component):
         debug_mode: bool = False,
         store_events: bool = False,
         events_to_skip: list[str] | None = None,
+        busy_session: str = "concurrent",
         **agno_options: Any,
     ) -> None:
         refuse("Team", agno_options)
@@ -152,6 +153,7 @@ class Team(Component):
             debug_mode=debug_mode,
             store_events=store_events,
             events_to_skip=[str(name) for name in events_to_skip] if events_to_skip is not None else None,
+            busy_session=busy_policy(busy_session),
             ray_options=ray_options or {},
             replicas=replicas or default_replicas(),
             placement=placement_of(placement),

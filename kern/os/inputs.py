@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 from kern.os.limits import ID_PATTERN, ID_RULE, OPTIONAL_ID_PATTERN, InvalidJson, parse_json, require_text
 from kern.run.base import ToolExecution
 from kern.run.requirement import RunRequirement
+from kern.specs import BusySession, busy_policy
 
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off"})
@@ -37,6 +38,9 @@ class RunInput(BaseModel):
     add_history_to_context: bool | None = None
     add_dependencies_to_context: bool | None = None
     add_session_state_to_context: bool | None = None
+    busy_session: BusySession | None = None
+    """kern's: what the run does if its session has one in flight (`reject`: 409; `enqueue`, `interrupt`,
+    `concurrent`); else the agent's or team's policy."""
     monitor: bool = True
     """Agno's (teams): it only shows in Agno's log; no effect."""
     files: list[bytes] | None = Field(default=None, json_schema_extra={"items": {"format": "binary"}})
@@ -52,10 +56,10 @@ class RunInput(BaseModel):
 
 RUN_OPTIONS = frozenset({
     "session_state", "dependencies", "metadata", "add_history_to_context", "add_dependencies_to_context",
-    "add_session_state_to_context",
+    "add_session_state_to_context", "busy_session",
 })  # fmt: skip
 JSON_OBJECTS = ("session_state", "dependencies", "metadata")
-BOOLEANS = ("stream", "monitor", "background", *sorted(RUN_OPTIONS - set(JSON_OBJECTS)))
+BOOLEANS = ("stream", "monitor", "background", *sorted(RUN_OPTIONS - {*JSON_OBJECTS, "busy_session"}))
 NOT_SUPPORTED = {
     "files": "files (images, audio, video, documents) are not supported by kern yet",
     "files_metadata": "files are not supported by kern yet",
@@ -218,6 +222,11 @@ def _validate(fields: dict[str, Any]) -> RunInput:
     for key in JSON_OBJECTS:
         if fields.get(key) not in (None, ""):
             given[key] = _json_object(key, fields[key])
+    if fields.get("busy_session") is not None:
+        try:
+            given["busy_session"] = busy_policy(str(fields["busy_session"]))
+        except ValueError as exc:
+            raise invalid(str(exc)) from None
     for key in BOOLEANS:
         if fields.get(key) not in (None, ""):
             given[key] = _as_bool(key, fields[key])

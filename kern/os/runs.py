@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine
 from functools import partial, wraps
 from typing import Annotated, Any, TypeVar, cast
 
@@ -20,6 +20,7 @@ from kern.component import Component, EventStream
 from kern.continuation import NotPausedError, answered, cancel_paused, paused_record
 from kern.engine.events import EventFactory
 from kern.errors import describe
+from kern.exceptions import SessionBusyError
 from kern.os.agentos import AgentOS, ComponentNotFound, Kind
 from kern.os.disconnect import ClientGone, unless_disconnected
 from kern.os.inputs import ContinueForm, RunInput, read_continue_input, read_run_input
@@ -113,8 +114,14 @@ def component_router(agent_os: AgentOS, kind: Kind) -> APIRouter:
 
         if run.stream:
             events = await component.arun(run.message, stream=True, **options)
+            try:  # (the first event: a run its session policy refuses is a 409, not a stream)
+                first = await unless_disconnected(request.receive, anext(events), cancel)
+            except ClientGone:
+                return Response(status_code=CLIENT_CLOSED_REQUEST, headers=headers)
+            except SessionBusyError as exc:
+                raise HTTPException(status_code=409, detail=str(exc), headers=headers) from None
             return EventStreamResponse(
-                events,
+                _after(first, events),
                 on_disconnect=cancel,
                 on_error=lambda exc: _failure(component, run, run_id, session_id, exc),
                 headers=headers,
@@ -125,6 +132,8 @@ def component_router(agent_os: AgentOS, kind: Kind) -> APIRouter:
             )
         except ClientGone:
             return Response(status_code=CLIENT_CLOSED_REQUEST, headers=headers)
+        except SessionBusyError as exc:
+            raise HTTPException(status_code=409, detail=str(exc), headers=headers) from None
         except Exception as exc:
             logger.exception("%s run %s failed", kind, run_id)
             detail = f"{kind} run {run_id} failed: {describe(exc)}"
@@ -275,6 +284,18 @@ def component_router(agent_os: AgentOS, kind: Kind) -> APIRouter:
         return JSONResponse(stored.to_dict())
 
     return router
+
+
+async def _after(first: BaseRunEvent, events: AsyncIterator[BaseRunEvent]) -> AsyncGenerator[BaseRunEvent]:
+    """`first`, then the rest of `events` (closed with the generator)."""
+    try:
+        yield first
+        async for event in events:
+            yield event
+    finally:
+        aclose = getattr(events, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
 
 def _path_named(
