@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 
 from kern.specs import BusySession
@@ -28,12 +28,16 @@ QUEUE_SECONDS = 600.0
 class SessionGate:
     """Which runs each session has in flight, and the admission of runs by their session policy."""
 
-    def __init__(self, is_live: Callable[[str], bool], cancel: Callable[[str], Awaitable[object]]) -> None:
+    def __init__(
+        self, is_live: Callable[[str], bool], cancel: Callable[[str], Awaitable[object]], limit: int
+    ) -> None:
         self._is_live = is_live
         self._cancel = cancel
+        self._limit = limit
+        """The most runs tracked: past it the oldest go (a flood of runs announced and never started)."""
         self._runs: dict[str, dict[str, float]] = {}
         """Session id -> its tracked runs -> when each was announced (monotonic)."""
-        self._session_of: dict[str, str] = {}
+        self._session_of: OrderedDict[str, str] = OrderedDict()
         self._queues: dict[str, deque[str]] = {}
         self._changed: dict[str, asyncio.Event] = {}
 
@@ -41,6 +45,13 @@ class SessionGate:
         """A caller announced this run of the session."""
         self._runs.setdefault(session_id, {})[run_id] = time.monotonic()
         self._session_of[run_id] = session_id
+        self._session_of.move_to_end(run_id)
+        while len(self._session_of) > self._limit:
+            self.untrack(next(iter(self._session_of)))
+
+    def tracked(self) -> int:
+        """How many runs are tracked (for diagnostics and tests)."""
+        return len(self._session_of)
 
     def untrack(self, run_id: str) -> None:
         """The run ended (or will never start): its session may be free."""

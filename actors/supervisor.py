@@ -75,7 +75,7 @@ class Supervisor:
         self._finished: OrderedDict[str, None] = OrderedDict()
         self._owners: OrderedDict[str, RunOwner] = OrderedDict()
         self._pools = Pools(_create_replica, _existing_replicas, self._owner_lost)
-        self._sessions = SessionGate(lambda run_id: run_id in self._live, self.cancel)
+        self._sessions = SessionGate(lambda run_id: run_id in self._live, self.cancel, REMEMBERED)
         self._recovery: asyncio.Task[None] | None = None
         from actors.runtime import use_namespace  # (runtime imports this module)
 
@@ -305,6 +305,7 @@ class Supervisor:
             "pending": len(self._pending),
             "pre_cancelled": len(self._pre_cancelled),
             "owners": len(self._owners),
+            "sessions_tracked": self._sessions.tracked(),
         }
 
     def live_runs(self) -> dict[str, str | None]:

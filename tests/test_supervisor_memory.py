@@ -6,6 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from actors import supervisor as module
+from actors.owners import RunOwner
 from actors.runtime import NAMESPACE
 from kern.specs import MAX_RUN_ID_CHARS, RunRequest, new_id
 
@@ -17,9 +18,10 @@ async def test_a_flood_of_cancels_of_unknown_ids_keeps_the_supervisor_bounded(
     supervisor = module.Supervisor.__ray_actor_class__(NAMESPACE)  # (it sets the process's namespace)
     for _ in range(5_000):
         assert await supervisor.cancel(new_id()) is False
-        await supervisor.expect(new_id())
+        await supervisor.expect(new_id(), RunOwner("agent", "writer", new_id()))
     sizes = supervisor.sizes()
     assert sizes["pre_cancelled"] == 1_000 and sizes["pending"] == 1_000, sizes
+    assert sizes["sessions_tracked"] == 1_000, sizes
     # The newest are the ones kept: a run cancelled just before it starts still never starts.
     early = new_id()
     await supervisor.cancel(early)
