@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from kern.run.agent import RunOutput
 from kern.run.base import RunStatus, ToolExecution
 from kern.run.requirement import RunRequirement
-from kern.sessions import database
+from kern.run.team import TeamRunOutput
+from kern.sessions import database, owner_id
 from kern.specs import ComponentSpec, RunRequest
 
 REMEMBERED = 256
@@ -90,15 +91,46 @@ def answered(
     ids = {
         requirement.tool_execution.tool_call_id: requirement.id for requirement in record.requirements or []
     }
-    opened = [RunRequirement(tool_execution=tool) for tool in tools if tool.is_paused]
+    opened = [
+        RunRequirement(tool_execution=tool)
+        for tool in tools
+        if tool.is_paused and not tool.waiting_for_members
+    ]
     for requirement in opened:  # (the same ids as the caller was given)
         requirement.id = ids.get(requirement.tool_execution.tool_call_id, requirement.id)
     left = [requirement for requirement in opened if not requirement.is_resolved()]
+    if isinstance(copy, TeamRunOutput):  # (a paused member's calls are answered in its own record)
+        given = [*(record.requirements or []), *(requirements or [])]
+        for index, member in enumerate(copy.member_responses):
+            if member.status is RunStatus.paused:
+                try:
+                    member = copy.member_responses[index] = answered(member, given, updated_tools)
+                except ValueError:
+                    member = copy.member_responses[index]
+                    left += [r for r in as_members(member, member.active_requirements)]
+                    continue
+                opened += as_members(member, member.requirements or [])
     if left:
         named = ", ".join(f"{r.tool_execution.tool_name} ({r.pause_type})" for r in left)
         raise ValueError(f"Run {record.run_id!r} still waits for: {named}; answer every requirement first")
     copy.tools, copy.requirements = tools, opened
     return copy
+
+
+def as_members(member: RunOutput, requirements: list[RunRequirement]) -> list[RunRequirement]:
+    """A member run's requirements as its team lists them: saying which member (the innermost)."""
+    return [
+        requirement
+        if requirement.member_run_id is not None
+        else requirement.model_copy(
+            update={
+                "member_agent_id": owner_id(member),
+                "member_agent_name": getattr(member, "team_name", None) or member.agent_name,
+                "member_run_id": member.run_id,
+            }
+        )
+        for requirement in requirements
+    ]
 
 
 def cancel_paused(spec: ComponentSpec, run_id: str) -> bool:
@@ -115,8 +147,23 @@ def cancel_paused(spec: ComponentSpec, run_id: str) -> bool:
     ):
         return False
     if spec.db is not None:
-        spec.db.save_run(record.model_copy(update={"status": RunStatus.cancelled}))
+        spec.db.save_runs(_cancelled(record))
     return True
+
+
+def _cancelled(record: RunOutput) -> list[RunOutput]:
+    """A paused run and the member runs it waits for, each as CANCELLED, members first."""
+    members = getattr(record, "member_responses", [])
+    paused = [run for member in members if member.status is RunStatus.paused for run in _cancelled(member)]
+    update: dict[str, object] = {"status": RunStatus.cancelled}
+    if members:
+        update["member_responses"] = [
+            member.model_copy(update={"status": RunStatus.cancelled})
+            if member.status is RunStatus.paused
+            else member
+            for member in members
+        ]
+    return [*paused, record.model_copy(update=update)]
 
 
 def continue_request(record: RunOutput, *, stream: bool, user_id: str | None = None) -> RunRequest:

@@ -122,7 +122,8 @@ class Team(Component):
         self.members = list(members)
         db = db if db is not None else default_db()
         functions, tool_instructions = prepare_tools(tools)
-        _refuse_pausing_tools(functions, [member.spec for member in members])
+        if chosen is TeamMode.tasks:
+            _refuse_pausing_tools(functions, [member.spec for member in members])
         self.spec = TeamSpec(
             id=id or slugify(name),
             name=name,
@@ -218,12 +219,12 @@ def as_member(spec: AgentSpec | TeamSpec, db: BaseDb | None, model: Model | None
 
 
 def _refuse_pausing_tools(tools: list[Function], members: list[AgentSpec | TeamSpec]) -> None:
-    """A team whose leader or members have tools that wait for a person is refused, naming them: kern
-    pauses agents' runs, not yet teams'. (A member team refused its own members' already.)"""
+    """A tasks-mode team whose leader or members have tools that wait for a person is refused, naming
+    them: kern pauses coordinate, route and broadcast teams, not yet tasks mode's turns."""
     found = [f.name for f in tools if f.pauses]
     found += [f"{member.name}.{f.name}" for member in members for f in member.tools if f.pauses]
     if found:
         raise NotImplementedError(
-            f"Tools that wait for a person ({', '.join(found)}) pause agents' runs; kern does not pause "
-            "team runs yet"
+            f"Tools that wait for a person ({', '.join(found)}) cannot pause a tasks-mode team in kern "
+            "yet: use coordinate, route or broadcast mode"
         )

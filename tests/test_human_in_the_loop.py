@@ -17,7 +17,9 @@ from kern.db.base import BaseDb
 from kern.model_server import ModelServer
 from kern.run.agent import RunEvent, RunOutput
 from kern.run.base import RunStatus
-from kern.team import Team
+from kern.run.events import is_terminal
+from kern.run.team import TeamRunEvent
+from kern.team import Team, TeamMode
 from kern.tools import tool
 from tests.support import assert_one_terminal_last, model, names
 
@@ -188,10 +190,86 @@ def test_async_stream_continue(server: ModelServer) -> None:
     assert seen[0] == RunEvent.run_continued and seen[-1] == RunEvent.run_completed
 
 
-def test_a_team_refuses_tools_that_would_pause_it(server: ModelServer) -> None:
+def test_a_member_that_pauses_pauses_its_team_and_the_team_continues_it(
+    server: ModelServer, make_db: Callable[[str], BaseDb]
+) -> None:
+    db = make_db("sqlite")
+    member = Agent(name="Janitor", model=model(server), tools=[delete_records])
+    team = Team(name="Ops", members=[member], model=model(server), db=db)
+    events = list(team.run("Use delete_records", stream=True))
+    team_run = events[0].run_id
+    assert_one_terminal_last(events, team_run)
+    assert [e.event for e in events if e.is_paused] == [RunEvent.run_paused, TeamRunEvent.run_paused]
+    paused = events[-1]
+    (requirement,) = paused.requirements
+    assert requirement.member_agent_name == "Janitor" and requirement.needs_confirmation
+    assert requirement.member_run_id == next(e.run_id for e in events if e.event == RunEvent.run_paused)
+    stored = db.get_run(team_run)
+    assert stored is not None and stored.status is RunStatus.paused
+    assert [m.status for m in stored.member_responses] == [RunStatus.paused]
+
+    requirement.confirm()
+    resumed = list(team.continue_run(run_id=team_run, requirements=[requirement], stream=True))
+    assert_one_terminal_last(resumed, team_run)
+    kinds = names(resumed)
+    assert kinds[0] == TeamRunEvent.run_continued and kinds[-1] == TeamRunEvent.run_completed
+    # The member goes on in the team's stream, then the leader answers with what the member said.
+    assert kinds.index(RunEvent.run_continued) < kinds.index(RunEvent.run_completed)
+    member_answer = next(e for e in resumed if e.event == RunEvent.run_completed).content
+    assert member_answer.startswith("Based on deleted all of example:")
+    done = db.get_run(team_run)
+    assert done is not None and done.status is RunStatus.completed
+    assert done.content.startswith(f"Based on {' '.join(member_answer.split()[:3])}")
+    assert [m.status for m in done.member_responses] == [RunStatus.completed]
+    # The leader's context is whole: its first call, the delegation and the member's answer.
+    assert [m.role for m in done.messages if m.role != "system"] == ["user", "assistant", "tool", "assistant"]
+
+
+def test_two_members_paused_at_once_in_broadcast_are_answered_in_one_continue(server: ModelServer) -> None:
+    members = [
+        Agent(name="Janitor", model=model(server), tools=[delete_records]),
+        Agent(name="Mailer", model=model(server), tools=[send_email]),
+    ]
+    team = Team(name="Crew", members=members, model=model(server), delegate_to_all_members=True)
+    first = team.run("Use delete_records and send_email")
+    assert first.status is RunStatus.paused
+    by_member = {r.member_agent_name: r for r in first.active_requirements}
+    assert set(by_member) == {"Janitor", "Mailer"}
+    by_member["Janitor"].reject("not today")
+    by_member["Mailer"].provide_user_input({"to_address": "ada@example.org"})
+    done = team.continue_run(first)
+    assert done.status is RunStatus.completed, done.error
+    statuses = {m.agent_name: m.status for m in done.member_responses}
+    assert statuses == {"Janitor": RunStatus.completed, "Mailer": RunStatus.completed}
+    told = next(m.content for m in done.messages if m.role == "tool")
+    assert "Agent Janitor: Based on not today:" in told
+    assert "Agent Mailer: Based on sent 'example' to ada@example.org:" in told
+
+
+def test_a_pause_two_teams_deep_is_answered_from_the_top(server: ModelServer) -> None:
+    janitor = Agent(name="Janitor", model=model(server), tools=[delete_records])
+    inner = Team(name="Facilities", members=[janitor], model=model(server))
+    outer = Team(name="Company", members=[inner], model=model(server), respond_directly=True)
+    first = outer.run("Use delete_records")
+    assert first.status is RunStatus.paused
+    (requirement,) = first.active_requirements
+    assert requirement.member_agent_name == "Janitor"
+    requirement.confirm()
+    events = list(outer.continue_run(first, stream=True))
+    assert_one_terminal_last(events, first.run_id)
+    continued = [e.event for e in events if e.event in (RunEvent.run_continued, TeamRunEvent.run_continued)]
+    assert continued == [TeamRunEvent.run_continued] * 2 + [RunEvent.run_continued]  # outer, inner, agent
+    ran = [e.tool.result for e in events if e.event == RunEvent.tool_call_completed]
+    assert ran == ["deleted all of example"]
+    assert events[-1].event == TeamRunEvent.run_completed
+    inner_ends = [e.event for e in events if e.run_id not in (first.run_id,) and is_terminal(e)]
+    assert inner_ends == [RunEvent.run_completed, TeamRunEvent.run_completed]  # Janitor, then Facilities
+
+
+def test_a_tasks_team_refuses_tools_that_would_pause_it(server: ModelServer) -> None:
     member = paused(server, [delete_records])
-    with pytest.raises(NotImplementedError, match="delete_records"):
-        Team(name="Ops", members=[member], model=model(server))
+    with pytest.raises(NotImplementedError, match=r"Careful\.delete_records"):
+        Team(name="Ops", members=[member], model=model(server), mode=TeamMode.tasks)
 
 
 def test_the_paused_runs_actor_dies_before_the_continue(
@@ -233,3 +311,18 @@ def test_a_second_continue_of_the_same_run_is_refused_while_the_first_runs(serve
     rest = list(stream)
     assert rest[-1].event == RunEvent.run_completed
     assert [e.tool.tool_name for e in rest if e.event == RunEvent.tool_call_completed] == ["delete_records"]
+
+
+def test_cancelling_a_paused_team_cancels_its_paused_member(
+    server: ModelServer, make_db: Callable[[str], BaseDb]
+) -> None:
+    db = make_db("sqlite")
+    member = Agent(name="Janitor", model=model(server), tools=[delete_records])
+    team = Team(name="Ops", members=[member], model=model(server), db=db)
+    first = team.run("Use delete_records")
+    member_run = first.member_responses[0].run_id
+    assert team.cancel_run(first.run_id) is True
+    stored_team, stored_member = db.get_run(first.run_id), db.get_run(member_run)
+    assert stored_team is not None and stored_team.status is RunStatus.cancelled
+    assert [m.status for m in stored_team.member_responses] == [RunStatus.cancelled]
+    assert stored_member is not None and stored_member.status is RunStatus.cancelled

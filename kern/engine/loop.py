@@ -9,7 +9,7 @@ from typing import Any
 
 from kern.engine.debug import debug
 from kern.engine.gather import gather_all
-from kern.engine.pause import answer_waiting_calls, pause, waits
+from kern.engine.pause import MembersPaused, answer_waiting_calls, held_by_members, pause, waits
 from kern.engine.state import RunState
 from kern.engine.structured import OutputSchema, content_type, parse_output, response_format
 from kern.messages import Message, ToolCall
@@ -34,6 +34,8 @@ async def model_loop(ctx: RunState) -> None:
     calls_left = ctx.spec.tool_call_limit
     if ctx.request.resume is not None:
         answer = await answer_waiting_calls(ctx, _run_tool)
+        if held_by_members(ctx):  # (a member paused again)
+            raise pause(ctx, [])
         if answer is not None:
             ctx.content = answer
             return
@@ -55,8 +57,9 @@ async def model_loop(ctx: RunState) -> None:
             *(_run_tool(ctx, by_name.get(call.name), call) for call in allowed if call not in waiting),
             *(_refuse_over_limit(call) for call in reply.tool_calls[len(allowed) :]),
         )
-        ctx.messages.extend(message for message, _ in results)
-        if waiting:
+        held = {tool.tool_call_id for tool in ctx.tool_executions if tool.waiting_for_members}
+        ctx.messages.extend(message for message, _ in results if message.tool_call_id not in held)
+        if waiting or held:
             raise pause(ctx, [(by_name[call.name], call) for call in waiting])
         final = [message.content for message, stop in results if stop]
         if final:
@@ -159,6 +162,10 @@ async def _run_tool(
         execution.error = "cancelled"
         ctx.tool_executions.append(execution)
         raise
+    except MembersPaused as paused:
+        execution.member_run_ids, execution.waiting_for_members = paused.member_run_ids, True
+        ctx.tool_executions.append(execution)
+        return Message(role="tool", tool_call_id=call.id, name=call.name, content=""), False
     except Exception as exc:
         execution.error = f"{type(exc).__name__}: {exc}"
         execution.duration = time.monotonic() - started

@@ -29,13 +29,16 @@ class MemberTracker:
         """When the leader started the member's run: its record's start, if the leader writes it."""
         self.session_state: dict[str, Any] | None = None
         """The member run's session state as its terminal event carries it."""
+        self.paused: RunOutput | None = None
+        """The member's record, when it paused (its `RunPaused` carries it): what continuing it needs."""
         self._open: dict[str, BaseRunEvent] = {}
         """The started event of each run in the stream (the member's, its members') that has not ended."""
 
     @property
     def finished(self) -> bool:
-        """Whether the member's outcome is known: its terminal event came, or its stream failed."""
-        return self.status.is_terminal
+        """Whether the member's outcome is known: its terminal event came (it may have paused), or its
+        stream failed."""
+        return self.status.is_terminal or self.status is RunStatus.paused
 
     def observe(self, frames: list[Frame]) -> None:
         """Take note of frames from the member's stream (content deltas are read, not decoded)."""
@@ -58,6 +61,11 @@ class MemberTracker:
         self.session_state = getattr(event, "session_state", None)
         if self.status is RunStatus.completed:
             self.content = getattr(event, "content", self.content)
+        elif self.status is RunStatus.paused:
+            output = event.run_output
+            self.paused = output if isinstance(output, RunOutput) else None
+            if self.paused is None:  # (a paused run's terminal event always carries its record)
+                self.status, self.error = RunStatus.error, "the member paused without its record"
         elif self.status is RunStatus.error:
             self.error = getattr(event, "content", "") or "unknown error"
 
@@ -98,6 +106,8 @@ class MemberTracker:
 
     def output(self) -> RunOutput:
         """The member's run as the team run records it."""
+        if self.paused is not None:
+            return self.paused
         status = self.status if self.finished else RunStatus.cancelled
         return run_record(
             self.member,

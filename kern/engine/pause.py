@@ -6,6 +6,10 @@ and a PAUSED record that holds the conversation and one `RunRequirement` per wai
 the run stays in memory, so any replica of the component can continue it. `continue_run` sends the
 record back with the answers; the run emits `RunContinued`, answers each waiting call (runs it, tells
 the model it was rejected, or gives it the caller's result) and lets the model go on.
+
+In a team, a delegation whose member runs pause holds its call (`MembersPaused`): the team pauses after
+the tool batch, with its members' requirements as its own. Continuing the team continues those member
+runs first (`Delegation.resume`), then the leader's model, whose delegation call gets their answers.
 """
 
 from __future__ import annotations
@@ -13,12 +17,14 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 
+from kern.continuation import as_members
 from kern.engine.gather import gather_all
 from kern.engine.state import RunState
 from kern.messages import Message, ToolCall
 from kern.run.agent import RunOutput
-from kern.run.base import ToolExecution
+from kern.run.base import RunStatus, ToolExecution
 from kern.run.requirement import RunRequirement
+from kern.run.team import TeamRunOutput
 from kern.tools import Function
 from kern.tools.function import ToolArgumentsError
 
@@ -35,6 +41,14 @@ class RunPaused(Exception):
     """The model loop stopped at tool calls that wait for a person (`RunState.requirements`)."""
 
 
+class MembersPaused(Exception):
+    """A team's delegation call ended with member runs that paused: the call waits for them."""
+
+    def __init__(self, member_run_ids: list[str]) -> None:
+        super().__init__(", ".join(member_run_ids))
+        self.member_run_ids = member_run_ids
+
+
 def waits(function: Function | None, call: ToolCall) -> bool:
     """Whether this call pauses the run: its tool waits for a person and its arguments are usable (bad
     arguments go back to the model as for any tool)."""
@@ -48,8 +62,9 @@ def waits(function: Function | None, call: ToolCall) -> bool:
 
 
 def pause(ctx: RunState, calls: list[tuple[Function, ToolCall]]) -> RunPaused:
-    """Record the waiting calls and their requirements; the exception for the loop to raise."""
-    requirements: list[RunRequirement] = []
+    """Record the waiting calls and their requirements (a team's: those of its paused members too); the
+    exception for the loop to raise."""
+    requirements = members_requirements(ctx)
     for function, call in calls:
         arguments = _arguments(function, call)
         execution = ToolExecution(tool_call_id=call.id, tool_name=call.name, tool_args=arguments)
@@ -66,8 +81,31 @@ def pause(ctx: RunState, calls: list[tuple[Function, ToolCall]]) -> RunPaused:
     return RunPaused(", ".join(call.name for _, call in calls))
 
 
+def members_requirements(ctx: RunState) -> list[RunRequirement]:
+    """What a team run's paused members wait for, each requirement saying which member."""
+    held = {
+        run_id
+        for tool in ctx.tool_executions
+        if tool.waiting_for_members
+        for run_id in tool.member_run_ids or []
+    }
+    return [
+        requirement
+        for member in ctx.member_responses
+        if member.run_id in held and member.status is RunStatus.paused
+        for requirement in as_members(member, member.active_requirements)
+    ]
+
+
+def held_by_members(ctx: RunState) -> bool:
+    """Whether a delegation call of the run waits for paused members."""
+    return any(tool.waiting_for_members for tool in ctx.tool_executions)
+
+
 def restore(ctx: RunState, record: RunOutput) -> None:
     """Take up a paused run where its record left it."""
+    if isinstance(record, TeamRunOutput):
+        ctx.member_responses = [member.model_copy(deep=True) for member in record.member_responses]
     ctx.messages = [message.model_copy() for message in record.messages]
     ctx.content = record.content
     ctx.tool_executions = [tool.model_copy(deep=True) for tool in record.tools]
@@ -94,6 +132,9 @@ async def _answer(
     ctx: RunState, function: Function | None, tool: ToolExecution, run_tool: ToolRunner
 ) -> tuple[Message, bool]:
     arguments = dict(tool.tool_args)
+    if tool.waiting_for_members:
+        assert ctx.resume_delegation is not None, "only a team's run waits for members"
+        return await ctx.resume_delegation(tool)
     if tool.requires_confirmation:
         tool.requires_confirmation = False
         if not tool.confirmed:

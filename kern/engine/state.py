@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +48,8 @@ class RunState:
     requirements: list[RunRequirement] | None = None
     """What the run waits for once it pauses, and kept after it continues (Agno's)."""
     member_responses: list[RunOutput] = field(default_factory=list)
+    resume_delegation: Callable[[ToolExecution], Awaitable[tuple[Message, bool]]] | None = None
+    """A team's way to continue a delegation call whose member runs paused (`Delegation.resume`)."""
     started_at: float = field(default_factory=time.monotonic)
     created_at: float = field(default_factory=time.time)
     """When the run started (Unix time): every snapshot of its record keeps it."""

@@ -11,15 +11,18 @@ from kern.engine.frames import Frame
 from kern.engine.gather import gather_all
 from kern.engine.loop import model_loop
 from kern.engine.members import MemberTracker
+from kern.engine.pause import MembersPaused
 from kern.engine.run import START_WAIT_SECONDS, RunBody
 from kern.engine.run_context import merge_changes, saved_state
 from kern.engine.state import RunState
 from kern.engine.team_prompt import history_text, interactions_text, member_input, roster
 from kern.engine.team_tasks import run_tasks
 from kern.errors import describe
+from kern.messages import Message
 from kern.run.agent import RunOutput
-from kern.run.base import RunStatus
+from kern.run.base import RunStatus, ToolExecution
 from kern.run.team import TeamRunOutput
+from kern.sessions import owner_id
 from kern.specs import AgentSpec, RunRequest, TeamSpec
 from kern.tools import Function
 
@@ -50,6 +53,7 @@ def team_body(members: MemberRunner) -> RunBody:
             await run_tasks(ctx, delegation)
             return
         ctx.tools = [*ctx.tools, *delegation.tools()]
+        ctx.resume_delegation = delegation.resume
         await model_loop(ctx)
 
     return body
@@ -81,16 +85,45 @@ class Delegation:
                 f"Member with ID {member_id} not found in the team or any subteams. Please choose the "
                 f"correct member from the list of members:\n\n{roster(self.team)}"
             )
-        result, _ = await self.run(member, task, await self._input(member, task))
+        result, output = await self.run(member, task, await self._input(member, task))
+        _hold_if_paused([output])
         return result
 
     async def _broadcast(self, task: str) -> str:
         members = self.team.members
         texts = [await self._input(member, task) for member in members]
         ran = await gather_all(*(self.run(m, task, text) for m, text in zip(members, texts, strict=True)))
-        # Agno's form, "Agent <name>: <answer>" (Agno runs them together; kern puts a blank line between).
-        answers = (f"Agent {m.name}: {result}" for m, (result, _) in zip(members, ran, strict=True))
-        return "\n\n".join(answers)
+        _hold_if_paused([output for _, output in ran])
+        return _broadcast_answer([(m.name, result) for m, (result, _) in zip(members, ran, strict=True)])
+
+    async def resume(self, call: ToolExecution) -> tuple[Message, bool]:
+        """Continue a delegation call whose members paused: their runs go on with the answers they were
+        given (at once, in broadcast mode), and the leader is told what it would have been told."""
+        ctx, held = self.ctx, call.member_run_ids or []
+        records = {record.run_id: record for record in ctx.member_responses if record.run_id in held}
+        paused = [records[run_id] for run_id in held if records[run_id].status is RunStatus.paused]
+        ctx.member_responses = [record for record in ctx.member_responses if record not in paused]
+        ran = await gather_all(*(_continue_member(ctx, self.members, record) for record in paused))
+        results = {record.run_id: result for record, (result, _) in zip(paused, ran, strict=True)}
+        answers = [
+            (
+                self.team.member(owner_id(records[run_id]) or "").name,
+                results.get(run_id) or _said(records[run_id]),
+            )
+            for run_id in held
+        ]
+        if any(output.status is RunStatus.paused for _, output in ran):
+            call.waiting_for_members = True
+            ctx.tool_executions.append(call)
+            return Message(
+                role="tool", tool_call_id=call.tool_call_id, name=call.tool_name, content=""
+            ), False
+        text = _broadcast_answer(answers) if call.tool_name == "delegate_task_to_members" else answers[0][1]
+        call.waiting_for_members, call.result = False, text
+        ctx.tool_executions.append(call)
+        ctx.emit("tool_completed", tool=call, content=text)
+        stop = self.team.mode == "route" and call.tool_name == "delegate_task_to_member"
+        return Message(role="tool", tool_call_id=call.tool_call_id, name=call.tool_name, content=text), stop
 
     async def _input(self, member: AgentSpec | TeamSpec, task: str) -> str:
         """What `member` is given when the leader delegates `task`."""
@@ -228,7 +261,7 @@ def _team_runs(runs: list[RunOutput]) -> list[TeamRunOutput]:
 
 
 async def run_member(
-    ctx: RunState, members: MemberRunner, member_id: str, text: str
+    ctx: RunState, members: MemberRunner, member_id: str, text: str, resume: RunOutput | None = None
 ) -> tuple[str, RunOutput]:
     """Run one member on `text`, forwarding its events into the team's stream; what the leader's model is
     told, and the member's run as the team's record keeps it.
@@ -253,6 +286,8 @@ async def run_member(
         add_dependencies_to_context=team.add_dependencies_to_context,
         add_session_state_to_context=team.add_session_state_to_context,
     )
+    if resume is not None:  # (the member's paused run goes on, under its own id)
+        request = request.model_copy(update={"run_id": resume.run_id, "resume": resume})
     member = team.member(member_id)
     tracker = MemberTracker(member, request)
     pump = asyncio.create_task(_pump(ctx, members.run(member_id, request), tracker))
@@ -278,6 +313,31 @@ async def run_member(
         if ctx.run_context is not None and tracker.session_state is not None:
             merge_changes(ctx.run_context.session_state, request.session_state or {}, tracker.session_state)
     return tracker.tool_result(), output
+
+
+def _hold_if_paused(outputs: list[RunOutput]) -> None:
+    """A delegation whose member runs paused waits for them: the team run pauses after this tool batch."""
+    if any(output.status is RunStatus.paused for output in outputs):
+        raise MembersPaused([output.run_id for output in outputs])
+
+
+def _broadcast_answer(answers: list[tuple[str, str]]) -> str:
+    """Agno's form, "Agent <name>: <answer>" (Agno runs them together; kern puts a blank line between)."""
+    return "\n\n".join(f"Agent {name}: {result}" for name, result in answers)
+
+
+def _said(record: RunOutput) -> str:
+    """What the leader is told of a member run that ended in an earlier part of the team run."""
+    return (
+        str(record.content)
+        if record.status is RunStatus.completed
+        else f"{record.status.value}: {record.error or ''}"
+    )
+
+
+async def _continue_member(ctx: RunState, members: MemberRunner, record: RunOutput) -> tuple[str, RunOutput]:
+    """Continue a member run that paused (its record carries the answers), in the team's stream."""
+    return await run_member(ctx, members, owner_id(record) or "", record.input, resume=record)
 
 
 def drain_seconds(member: AgentSpec | TeamSpec) -> float:

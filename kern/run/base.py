@@ -263,6 +263,11 @@ class ToolExecution(BaseModel):
     answered: bool | None = None
     external_execution_required: bool | None = None
     """The caller runs the tool itself and gives its `result`."""
+    member_run_ids: list[str] | None = None
+    """kern's, on a team's delegation call: the member runs it started."""
+    waiting_for_members: bool | None = None
+    """kern's: the delegation call waits for member runs that paused (their `requirements` are the team
+    run's)."""
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -274,7 +279,7 @@ class ToolExecution(BaseModel):
     def is_paused(self) -> bool:
         """Whether the call waits for a person (Agno's)."""
         waits = self.requires_confirmation or self.requires_user_input or self.external_execution_required
-        return bool(waits)
+        return bool(waits or self.waiting_for_members)
 
 
 class ToolPayload(BaseModel):

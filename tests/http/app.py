@@ -88,7 +88,9 @@ def os_app() -> AgentOS:
     publisher = Agent(name="Publisher", model=model("publisher", **FAST), tools=[publish])
     db = db_from_url(os.environ["KERN_TEST_DB_URL"])
     agents = [writer, slow_writer, stalled_writer, publisher]
-    return AgentOS(agents=agents, teams=[storytelling, quick], db=db)
+    desk_publisher = Agent(name="Desk Publisher", model=model("desk-publisher", **FAST), tools=[publish])
+    desk = Team(name="Publishing Desk", members=[desk_publisher], model=model("desk-leader", **FAST))
+    return AgentOS(agents=agents, teams=[storytelling, quick, desk], db=db)
 
 
 def firehose_os() -> AgentOS:

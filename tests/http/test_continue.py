@@ -73,3 +73,18 @@ def test_what_a_continue_refuses(client: httpx.Client) -> None:
     assert client.get(f"/agents/{AGENT}/runs/{run['run_id']}").json()["status"] == "CANCELLED"
     again = client.post(url, data={"tools": confirmed(run["tools"]), "stream": "false"})
     assert again.status_code == 409 and "is CANCELLED, not PAUSED" in again.text
+
+
+def test_a_team_paused_by_its_member_continues_with_requirements(client: httpx.Client) -> None:
+    started = client.post("/teams/publishing-desk/runs", data={"message": "Use publish", "stream": "false"})
+    assert started.status_code == 200, started.text
+    run = started.json()
+    assert run["status"] == "PAUSED" and run["member_responses"][0]["status"] == "PAUSED"
+    (requirement,) = run["requirements"]
+    assert requirement["member_agent_name"] == "Desk Publisher"
+    requirement["tool_execution"]["confirmed"] = True
+    form = {"requirements": json.dumps([requirement]), "stream": "false"}
+    done = client.post(f"/teams/publishing-desk/runs/{run['run_id']}/continue", data=form)
+    assert done.status_code == 200, done.text
+    assert done.json()["status"] == "COMPLETED"
+    assert done.json()["member_responses"][0]["status"] == "COMPLETED"

@@ -24,6 +24,7 @@ def test_health_config_openapi_and_docs(client: httpx.Client) -> None:
     assert [(t["id"], t["name"], t["mode"]) for t in config["teams"]] == [
         ("storytelling-team", "Storytelling Team", "coordinate"),
         ("quick-team", "Quick Team", "route"),
+        ("publishing-desk", "Publishing Desk", "coordinate"),
     ]
     assert config["databases"] == [config["os_database"]] and config["company"] is None
     spec = client.get("/openapi.json").json()
@@ -67,7 +68,7 @@ def test_agents_and_teams_are_described(client: httpx.Client) -> None:
     assert writer["system_message"] == {"instructions": "Be brief."} and "description" not in writer
     assert [tool["name"] for tool in writer["tools"]["tools"]] == ["word_count"]
     teams = client.get("/teams").json()
-    assert [t["id"] for t in teams] == ["storytelling-team", "quick-team"]
+    assert [t["id"] for t in teams] == ["storytelling-team", "quick-team", "publishing-desk"]
     team = client.get("/teams/storytelling-team").json()
     assert team["description"] == "A team that collaborates to write detailed stories"
     assert team["model"]["model"] == "leader-fast" and team["mode"] == "coordinate"
