@@ -250,6 +250,35 @@ async def aclaim_resume(spec: ComponentSpec, request: RunRequest) -> None:
         raise AlreadyContinuing(f"Run {request.run_id!r} is being continued already")
 
 
+async def start_background(router: Router, spec: ComponentSpec, request: RunRequest) -> None:
+    """Start a run that goes on in its actor without this caller (`arun(..., background=True)`): returns
+    once a replica has started it; the run's record (its db) tells the outcome."""
+    await _aexpect(spec, request)
+    placement = Placement(router)
+    while True:
+        lease = placement.pick()
+        try:
+            await asyncio.wait_for(lease.handle.start_background.remote(spec, request), START_TIMEOUT_SECONDS)
+            return
+        except (ReplicaUnavailable, RayActorError):
+            pause = placement.refused_by(lease.name)
+            if pause is None:
+                raise
+            await asyncio.sleep(pause)
+        finally:
+            lease.release()
+
+
+def live_record(run_id: str) -> RunOutput | None:
+    """`snapshot` from any thread (blocking, bounded)."""
+    return cast("RunOutput | None", ask_supervisor("snapshot", run_id))
+
+
+async def snapshot(run_id: str) -> RunOutput | None:
+    """A run in flight as its actor has it now (RUNNING, its partial answer); None if it is not live."""
+    return cast("RunOutput | None", await aask_supervisor("snapshot", run_id))
+
+
 def _started(run_id: str, exc: BaseException) -> bool:
     """Whether the run had started on the replica that failed it: then it must not run again elsewhere."""
     if isinstance(exc, ReplicaUnavailable):

@@ -181,6 +181,18 @@ class _ComponentActor:
         finally:
             self._host.cancel(request.run_id)
 
+    async def start_background(self, spec: AgentSpec | TeamSpec, request: RunRequest) -> None:
+        """Start a run that no caller waits for: it goes on here, without a link, until it ends; its
+        record tells the outcome (and `snapshot` its progress meanwhile)."""
+        if self._retiring:
+            raise ReplicaUnavailable(RETIRED)
+        self._loop = asyncio.get_running_loop()
+        self._start(spec, request, DiscardingOutbox())
+
+    def snapshot(self, run_id: str) -> RunOutput | None:
+        """A run in flight here as it stands (RUNNING, with its partial answer); None if it is not here."""
+        return self._host.snapshot(run_id)
+
     @ray.method(concurrency_group="control")
     async def cancel_local(self, run_id: str) -> bool:
         """The supervisor's cancel message: cancel this actor's run. True if it was in flight.

@@ -13,10 +13,12 @@ from typing import Any, NamedTuple
 
 import ray
 from ray.actor import ActorHandle
+from ray.exceptions import RayActorError
 
 from actors.owners import RunOwner
 from actors.pools import PoolConfig, Pools, PoolStatus, Route
 from actors.session_gate import SessionGate
+from kern.run.agent import RunOutput
 from kern.specs import MAX_RUN_ID_CHARS, BusySession
 
 log = logging.getLogger(__name__)
@@ -105,6 +107,17 @@ class Supervisor:
         if not blocking:
             await self.expect(run_id, owner)
         return blocking
+
+    async def snapshot(self, run_id: str) -> RunOutput | None:
+        """A live run as its actor has it now (RUNNING, its partial answer); None if it is not live or its
+        actor does not answer within `ACK_TIMEOUT_SECONDS`."""
+        run = self._live.get(run_id)
+        if run is None:
+            return None
+        try:
+            return await asyncio.wait_for(run.owner.snapshot.remote(run_id), ACK_TIMEOUT_SECONDS)
+        except (RayActorError, TimeoutError):
+            return None
 
     def queued(self, session_id: str) -> int:
         """How many runs wait their turn on the session (`enqueue`)."""

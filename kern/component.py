@@ -24,10 +24,10 @@ from kern.engine.structured import input_text
 from kern.messages import Message
 from kern.printing import ashow, show, view_for
 from kern.run.agent import RunOutput
-from kern.run.base import BaseRunEvent, ToolExecution
+from kern.run.base import BaseRunEvent, RunStatus, ToolExecution
 from kern.run.plain import aplain, plain
 from kern.run.requirement import RunRequirement
-from kern.specs import AgentSpec, RunRequest, TeamSpec, busy_policy, new_id
+from kern.specs import AgentSpec, RunRequest, TeamSpec, busy_policy, new_id, run_record
 
 RunInput = str | BaseModel | dict[str, Any]
 """A run's input: text, or with an `input_schema` a dict, JSON text or an instance of it."""
@@ -204,6 +204,7 @@ class Component:
         *,
         stream: Literal[False],
         stream_events: bool | None = None,
+        background: bool = False,
         **options: Unpack[RunOptions],
     ) -> Coroutine[Any, Any, RunOutput]: ...
     @overload
@@ -213,6 +214,7 @@ class Component:
         *,
         stream: Literal[True],
         stream_events: bool | None = None,
+        background: bool = False,
         **options: Unpack[RunOptions],
     ) -> EventStream: ...
     @overload
@@ -222,6 +224,7 @@ class Component:
         *,
         stream: bool | None = None,
         stream_events: bool | None = None,
+        background: bool = False,
         **options: Unpack[RunOptions],
     ) -> Coroutine[Any, Any, RunOutput] | EventStream: ...
 
@@ -231,16 +234,33 @@ class Component:
         *,
         stream: bool | None = None,
         stream_events: bool | None = None,
+        background: bool = False,
         **options: Any,
     ) -> Coroutine[Any, Any, RunOutput] | EventStream:
         """The async twin of `run`: `await agent.arun(...)` is the output; with `stream=True`,
-        `async for event in agent.arun(..., stream=True)` (as in Agno; awaiting it first works too)."""
+        `async for event in agent.arun(..., stream=True)` (as in Agno; awaiting it first works too).
+        With `background=True` (Agno's; not streamed, and the object needs a db) the run goes on in its
+        actor without this caller: the answer is its record as it starts (RUNNING); `get_run_output`
+        shows its progress, then its outcome."""
         streaming = self._streaming(stream)
         request = self._request(input, streaming, run_options(f"{type(self).__name__}.arun", options))
+        if background:
+            if stream:
+                raise ValueError("A background run is not streamed: leave stream out, then get_run_output")
+            return self._arun_background(request)
         if not streaming:
             return self._arun_to_completion(request)
         events = self._astream(request)
         return EventStream(aplain(events, request.run_id) if self._plain(stream_events) else events)
+
+    async def _arun_background(self, request: RunRequest) -> RunOutput:
+        if self.spec.db is None:
+            raise ValueError(
+                f"A background run needs a db to keep its outcome: give {self.spec.name!r} db=... (as Agno)"
+            )
+        streamed = request.model_copy(update={"stream": True})  # (its partial answer grows as it goes)
+        await client.start_background(await self._areplicas(), self.spec, streamed)
+        return run_record(self.spec, streamed, status=RunStatus.running)
 
     async def _arun_to_completion(self, request: RunRequest) -> RunOutput:
         return await client.arun_to_completion(await self._areplicas(), self.spec, request)
@@ -296,11 +316,19 @@ class Component:
         return sessions.database(self.spec).get_session(chosen) if chosen else None
 
     def get_run_output(self, run_id: str, session_id: str | None = None) -> RunOutput | None:
-        """A stored run of this agent or team, by id."""
+        """A run of this agent or team, by id: its stored record, or while it runs, its record as its
+        actor has it now (RUNNING, the partial answer so far)."""
         run = sessions.database(self.spec).get_run(run_id)
-        if run is None or (session_id is not None and run.session_id != session_id):
-            return None
-        return run
+        if run is None or run.status is RunStatus.running:
+            run = client.live_record(run_id) or run
+        return _of_session(run, session_id)
+
+    async def aget_run_output(self, run_id: str, session_id: str | None = None) -> RunOutput | None:
+        """The async twin of `get_run_output`."""
+        run = await asyncio.to_thread(sessions.database(self.spec).get_run, run_id)
+        if run is None or run.status is RunStatus.running:
+            run = await client.snapshot(run_id) or run
+        return _of_session(run, session_id)
 
     def get_last_run_output(self, session_id: str | None = None) -> RunOutput | None:
         """The latest run of the session (this object's unless named)."""
@@ -438,6 +466,11 @@ class Component:
 
     async def _acontinue_to_completion(self, request: Coroutine[Any, Any, RunRequest]) -> RunOutput:
         return await self._arun_to_completion(await request)
+
+
+def _of_session(run: RunOutput | None, session_id: str | None) -> RunOutput | None:
+    """`run` if it is of the session (when one is named)."""
+    return run if run is not None and session_id in (None, run.session_id) else None
 
 
 def with_output(events: Iterator[BaseRunEvent], run_id: str) -> Iterator[BaseRunEvent]:

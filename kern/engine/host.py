@@ -10,6 +10,7 @@ from kern.engine.run import Gate, execute_run
 from kern.engine.state import RunState
 from kern.engine.team import MemberRunner, team_body
 from kern.run.agent import RunOutput
+from kern.run.base import RunStatus
 from kern.specs import ComponentSpec, RunRequest, TeamSpec, for_run
 
 
@@ -61,6 +62,14 @@ class RunHost:
             if ctx.begun:
                 task.cancel()
         return True
+
+    def snapshot(self, run_id: str) -> RunOutput | None:
+        """A run in flight as it stands (RUNNING, its partial answer so far); None if it is not here."""
+        entry = self._runs.get(run_id)
+        if entry is None:
+            return None
+        _, ctx = entry
+        return ctx.output(RunStatus.running)
 
     def run_ids(self) -> list[str]:
         """Ids of the runs in flight."""

@@ -64,7 +64,6 @@ NOT_SUPPORTED = {
     "files": "files (images, audio, video, documents) are not supported by kern yet",
     "files_metadata": "files are not supported by kern yet",
     "version": "kern has no component versions: leave version out",
-    "background": "background runs are not supported by kern yet",
     "factory_input": "kern has no agent or team factories: leave factory_input out",
 }
 """Agno's fields that kern refuses when they ask for something (answered 400, as Agno answers a file
@@ -234,9 +233,7 @@ def _validate(fields: dict[str, Any]) -> RunInput:
 
 
 def _asks(key: str, value: Any) -> bool:
-    """Whether an Agno field kern does not support asks for something (`background=false` does not)."""
-    if key == "background":
-        return value not in (None, "") and _as_bool(key, value)
+    """Whether an Agno field kern does not support asks for something (`version=""` does not)."""
     return value not in (None, "", [])
 
 

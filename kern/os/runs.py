@@ -81,14 +81,17 @@ def component_router(agent_os: AgentOS, kind: Kind) -> APIRouter:
         description=(
             "Form fields (urlencoded or multipart) or a JSON object with Agno's fields: `message`, `stream` "
             "(default true), `session_id`, `user_id`, `session_state` / `dependencies` / `metadata` (JSON "
-            "objects), the `add_*_to_context` options, and kern's optional `run_id`. `files`, `version`, "
-            "`background` and `factory_input` are not supported yet (400). With `stream` the answer is "
+            "objects), the `add_*_to_context` options, and kern's optional `run_id` and `busy_session`. "
+            "`files`, `version` and `factory_input` are not supported yet (400). With `background` the run "
+            "goes on in its actor and the answer is at once a 202 `{run_id, session_id, status}` (poll "
+            "`GET .../runs/{run_id}`: its partial answer while it runs). With `stream` the answer is "
             "Server-Sent Events (`event: <EventName>` / `data: <event JSON>`); otherwise the run's record as "
             "JSON. The run's id is in the `X-Run-Id` header. A client that disconnects cancels the run."
         ),
         response_model=output_model,
         responses={
             200: {"content": {"text/event-stream": {}}},
+            202: {"description": "A background run started: `{run_id, session_id, status}`"},
             **answers(400, 404, 409, 413, 415, 422, 500, 503),
         },
         openapi_extra={"requestBody": _request_body()},
@@ -112,6 +115,15 @@ def component_router(agent_os: AgentOS, kind: Kind) -> APIRouter:
         async def cancel() -> None:
             await component.acancel_run(run_id)
 
+        if run.background:
+            try:
+                started = await component.arun(run.message, background=True, **options)
+            except SessionBusyError as exc:
+                raise HTTPException(status_code=409, detail=str(exc), headers=headers) from None
+            except ValueError as exc:  # (no db to keep its outcome)
+                raise HTTPException(status_code=400, detail=str(exc), headers=headers) from None
+            answer = {"run_id": run_id, "session_id": session_id, "status": started.status.value}
+            return JSONResponse(answer, status_code=202, headers=headers)
         if run.stream:
             events = await component.arun(run.message, stream=True, **options)
             try:  # (the first event: a run its session policy refuses is a 409, not a stream)
@@ -279,6 +291,8 @@ def component_router(agent_os: AgentOS, kind: Kind) -> APIRouter:
         find(component_id)
         claim = RunOwner(kind, component_id, session_id, user_id)
         stored = await in_db(require_db(agent_os).get_run, run_id)
+        if stored is None or stored.status is RunStatus.running:  # (its actor has it as it stands)
+            stored = await _live_record(run_id) or stored
         if stored is None or not claim.admits(_owner(stored)):
             raise HTTPException(status_code=404, detail=_not_found(kind, component_id, run_id, claim))
         return JSONResponse(stored.to_dict())
@@ -315,6 +329,15 @@ def _path_named(
 
     renamed.__signature__ = signature.replace(parameters=[parameter, *rest])  # type: ignore[attr-defined]
     return renamed
+
+
+async def _live_record(run_id: str) -> RunOutput | None:
+    """A run in flight as its actor has it now; None if it is not live or kern's supervisor is away."""
+    try:
+        return await client.snapshot(run_id)
+    except Exception as exc:  # (the stored record is the answer then)
+        logger.warning("no live record of run %s: %s", run_id, describe(exc))
+        return None
 
 
 async def _ready(component: Component) -> None:

@@ -39,7 +39,6 @@ def test_the_same_fields_in_a_json_body(client: httpx.Client) -> None:
     [
         ({}, {"files": ("a.png", b"\x89PNG", "image/png")}, "files"),
         ({"version": "2"}, None, "component versions"),
-        ({"background": "true"}, None, "background runs"),
         ({"factory_input": "{}"}, None, "factories"),
     ],
 )
