@@ -118,11 +118,11 @@ class Delegation:
             return Message(
                 role="tool", tool_call_id=call.tool_call_id, name=call.tool_name, content=""
             ), False
-        text = _broadcast_answer(answers) if call.tool_name == "delegate_task_to_members" else answers[0][1]
+        stop = self.team.mode == "route" and call.tool_name == "delegate_task_to_member"
+        text = answers[0][1] if stop else _resolved_answer(answers)
         call.waiting_for_members, call.result = False, text
         ctx.tool_executions.append(call)
         ctx.emit("tool_completed", tool=call, content=text)
-        stop = self.team.mode == "route" and call.tool_name == "delegate_task_to_member"
         return Message(role="tool", tool_call_id=call.tool_call_id, name=call.tool_name, content=text), stop
 
     async def _input(self, member: AgentSpec | TeamSpec, task: str) -> str:
@@ -324,6 +324,12 @@ def _hold_if_paused(outputs: list[RunOutput]) -> None:
 def _broadcast_answer(answers: list[tuple[str, str]]) -> str:
     """Agno's form, "Agent <name>: <answer>" (Agno runs them together; kern puts a blank line between)."""
     return "\n\n".join(f"Agent {name}: {result}" for name, result in answers)
+
+
+def _resolved_answer(answers: list[tuple[str, str]]) -> str:
+    """What the leader is told of its delegation once the paused members have gone on (Agno's words)."""
+    lines = [f"[{name}]: {result or 'Task completed'}" for name, result in answers]
+    return "\n".join(["Member results after human-in-the-loop resolution:", *lines])
 
 
 def _said(record: RunOutput) -> str:

@@ -97,3 +97,41 @@ def scenario(server: ModelServer, fw: Framework, case: str) -> dict[str, Any]:
 @pytest.mark.parametrize("case", list(ANSWERS))
 def test_pause_and_continue_as_on_agno(ray_session: None, server: ModelServer, case: str) -> None:
     assert scenario(server, kern(), case) == scenario(server, agno(), case)
+
+
+def team_scenario(server: ModelServer, fw: Framework) -> dict[str, Any]:
+    """A coordinate team whose member's tool needs a confirmation: the pause, then the continue."""
+    server.clear_requests()
+    member = fw.Agent(
+        name="Janitor",
+        id="example",
+        model=fw.model(server, reply_words=3),
+        tools=[tools(fw)["delete_records"]],
+    )
+    team = fw.Team(name="Ops", id="ops", members=[member], model=fw.model(server, reply_words=3))
+    paused = team.run("Use delete_records")
+    seen: dict[str, Any] = {
+        "status": str(paused.status.value),
+        "requirements": [
+            (r.member_agent_name, r.member_agent_id, r.needs_confirmation, r.tool_execution.tool_name)
+            for r in paused.active_requirements
+        ],
+        "members": [str(m.status.value) for m in paused.member_responses],
+    }
+    for requirement in paused.active_requirements:
+        requirement.confirm()
+    done = team.continue_run(run_response=paused, requirements=paused.requirements)
+    last = server.requests[-1].body["input"]
+    seen.update(
+        done=str(done.status.value),
+        content=done.content,
+        members_after=[str(m.status.value) for m in done.member_responses],
+        told=[item["output"] for item in last if item.get("type") == "function_call_output"],
+    )
+    return seen
+
+
+def test_a_member_pause_pauses_the_team_and_continues_as_on_agno(
+    ray_session: None, server: ModelServer
+) -> None:
+    assert team_scenario(server, kern()) == team_scenario(server, agno())
