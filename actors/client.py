@@ -4,6 +4,7 @@ into an error event, and cancel the run when the caller walks away."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sys
 import time
@@ -267,6 +268,35 @@ async def start_background(router: Router, spec: ComponentSpec, request: RunRequ
             await asyncio.sleep(pause)
         finally:
             lease.release()
+
+
+async def follow_run(run_id: str, start: int = 0) -> AsyncIterator[BaseRunEvent]:
+    """Rejoin a run's stream: its events from the `start`-th (0-based, member events counted), then live
+    until its terminal event; nothing if its actor no longer has it (it ended more than
+    `kern.engine.replay.KEPT_SECONDS` ago, or the actor is gone). Leaving does not cancel the run."""
+    if not ray.is_initialized() and not await asyncio.to_thread(attach_ray):
+        return  # (no cluster: no run to follow)
+    handle = await aask_supervisor("stream_of", run_id)
+    if handle is None:
+        return
+    decoder, index = FrameDecoder(), 0
+    stream = handle.follow.options(num_returns="streaming").remote(run_id)
+    try:
+        while True:
+            try:
+                ref = await asyncio.wait_for(stream.__anext__(), IDLE_TIMEOUT_SECONDS)
+            except StopAsyncIteration:
+                return
+            for frame in await asyncio.wait_for(ref, IDLE_TIMEOUT_SECONDS):
+                event = decoder.decode(frame)  # (every frame: content frames need their run's start)
+                if index >= start:
+                    yield event
+                index += 1
+    except RayActorError:
+        return  # (its actor died: what it had is gone with it)
+    finally:
+        with contextlib.suppress(RayError, TypeError):  # (the stream may be over, or Ray shutting down)
+            ray.cancel(stream)
 
 
 def live_record(run_id: str) -> RunOutput | None:

@@ -33,9 +33,10 @@ from actors.members import ActorMembers
 from actors.pools import ReplicaLoad
 from actors.runtime import aask_supervisor, use_namespace
 from kern.db import writer
-from kern.engine.frames import Batch
+from kern.engine.frames import Batch, Frame
 from kern.engine.host import RunHost
 from kern.engine.outbox import DiscardingOutbox, Outbox
+from kern.engine.replay import LoggedOutbox, StreamLogs
 from kern.run.agent import RunOutput
 from kern.specs import AgentSpec, RunRequest, TeamSpec
 from kern.tools import threads
@@ -76,6 +77,7 @@ class _ComponentActor:
         self._options_key = options_key
         self._idle_since = time.monotonic()
         self._host = RunHost()
+        self._streams = StreamLogs()
         self._self: ActorHandle = ray.get_runtime_context().current_actor
         self._links: dict[str, _Link] = {}
         self._reaper: asyncio.Task[None] | None = None
@@ -189,6 +191,15 @@ class _ComponentActor:
         self._loop = asyncio.get_running_loop()
         self._start(spec, request, DiscardingOutbox())
 
+    async def follow(self, run_id: str) -> AsyncIterator[list[Frame]]:
+        """A caller's run's stream from its first frame, then live until its terminal frame (nothing if
+        the run is not here, or ended too long ago): how a caller rejoins a stream."""
+        log = self._streams.get(run_id)
+        if log is None:
+            return
+        async for frames in log.follow():
+            yield frames
+
     def snapshot(self, run_id: str) -> RunOutput | None:
         """A run in flight here as it stands (RUNNING, with its partial answer); None if it is not here."""
         return self._host.snapshot(run_id)
@@ -289,8 +300,13 @@ class _ComponentActor:
                 return True
 
         members = ActorMembers(spec) if isinstance(spec, TeamSpec) else None
+        if request.parent_run_id is None:  # (a caller's run: its stream can be rejoined, `follow`)
+            log = self._streams.open(request.run_id)
+            outbox = LoggedOutbox(outbox, log)
         task = self._host.start(spec, request, outbox, members=members, gate=registered)
         task.add_done_callback(functools.partial(self._ended, request.run_id))
+        if request.parent_run_id is None:
+            task.add_done_callback(lambda _: self._streams.close(log))
         return task
 
 

@@ -74,7 +74,8 @@ class Supervisor:
         self._live: dict[str, _LiveRun] = {}
         self._pre_cancelled: OrderedDict[str, _PreCancel] = OrderedDict()
         self._pending: OrderedDict[str, float] = OrderedDict()
-        self._finished: OrderedDict[str, None] = OrderedDict()
+        self._finished: OrderedDict[str, ActorHandle | None] = OrderedDict()
+        """Ended runs, and the actor each ran on (where its stream may still be, `stream_of`)."""
         self._owners: OrderedDict[str, RunOwner] = OrderedDict()
         self._pools = Pools(_create_replica, _existing_replicas, self._owner_lost)
         self._sessions = SessionGate(lambda run_id: run_id in self._live, self.cancel, REMEMBERED)
@@ -107,6 +108,12 @@ class Supervisor:
         if not blocking:
             await self.expect(run_id, owner)
         return blocking
+
+    async def stream_of(self, run_id: str) -> ActorHandle | None:
+        """The actor that runs (or lately ran) this run, where its stream can be rejoined; None if unknown."""
+        await self._recovered()
+        run = self._live.get(run_id)
+        return run.owner if run is not None else self._finished.get(run_id)
 
     async def snapshot(self, run_id: str) -> RunOutput | None:
         """A live run as its actor has it now (RUNNING, its partial answer); None if it is not live or its
@@ -173,7 +180,7 @@ class Supervisor:
         run = self._live.pop(run_id, None)
         if run is not None and run.parent_run_id in self._live:
             self._live[run.parent_run_id].children.discard(run_id)
-        self._mark_finished(run_id)
+        self._mark_finished(run_id, run.owner if run is not None and run.parent_run_id is None else None)
 
     async def cancel(self, run_id: str, claim: RunOwner | None = None) -> bool | None:
         """Cancel a run and everything under it. True only if the run will end cancelled (its actor said
@@ -334,8 +341,8 @@ class Supervisor:
         order.append(run_id)
         return order
 
-    def _mark_finished(self, run_id: str) -> None:
-        _remember(self._finished, run_id, None)
+    def _mark_finished(self, run_id: str, owner: ActorHandle | None = None) -> None:
+        _remember(self._finished, run_id, owner)
 
     def _forget_expired(self) -> None:
         now = time.monotonic()

@@ -401,6 +401,13 @@ class Component:
             return True
         return await asyncio.to_thread(cancel_paused, self.spec, run_id)
 
+    def afollow_run(self, run_id: str, from_index: int = 0) -> AsyncIterator[BaseRunEvent]:
+        """Rejoin a run's stream from any process: its events from the `from_index`-th (0-based, member
+        events counted, as `event_index` numbers them over HTTP), then live until its terminal event.
+        Nothing if its actor no longer has it (it ended minutes ago, see `kern.engine.replay`). Leaving
+        does not cancel the run."""
+        return client.follow_run(run_id, from_index)
+
     def continue_run(
         self,
         run_response: RunOutput | None = None,

@@ -136,6 +136,49 @@ def _first_error(exc: ValidationError) -> str:
     return f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
 
 
+class ResumeForm(BaseModel):
+    """The body of `POST .../runs/{run_id}/resume` (Agno's form fields): the last event the client got
+    (`last_event_index`; the `Last-Event-ID` header says the same), and `session_id` / `user_id` (if
+    given, the run must be theirs)."""
+
+    last_event_index: int | None = Field(default=None, ge=-1)
+    session_id: str | None = Field(default=None, pattern=OPTIONAL_ID_PATTERN)
+    user_id: str | None = Field(default=None, pattern=OPTIONAL_ID_PATTERN)
+
+    @property
+    def start(self) -> int:
+        """The index of the first event to send."""
+        return 0 if self.last_event_index is None else self.last_event_index + 1
+
+
+async def read_resume_input(request: Request) -> ResumeForm:
+    """The resume request: form fields or a JSON object (or no body), and the `Last-Event-ID` header."""
+    has_body = bool(request.headers.get("content-type")) or bool(await request.body())
+    fields = await _body_fields(request, required="last_event_index") if has_body else {}
+    unknown = sorted(set(fields) - set(ResumeForm.model_fields))
+    if unknown:
+        raise invalid(f"unknown fields {unknown}: a resume takes {sorted(ResumeForm.model_fields)}")
+    header = request.headers.get("last-event-id")
+    if fields.get("last_event_index") in (None, "") and header:
+        fields["last_event_index"] = header
+    given: dict[str, Any] = {}
+    for key in ("session_id", "user_id"):
+        value = fields.get(key)
+        if value not in (None, ""):
+            if not isinstance(value, str):
+                raise invalid(f"{key} must be a string, got {type(value).__name__}")
+            given[key] = valid_id(key, value)
+    last = fields.get("last_event_index")
+    if last not in (None, ""):
+        try:
+            given["last_event_index"] = int(str(last).strip())
+        except ValueError:
+            raise invalid(f"last_event_index must be a whole number, got {last!r}") from None
+        if given["last_event_index"] < -1:
+            raise invalid("last_event_index must be -1 or more")
+    return ResumeForm(**given)
+
+
 def invalid(message: str) -> HTTPException:
     """A 422 whose `detail` is one readable sentence."""
     return HTTPException(status_code=422, detail=message)

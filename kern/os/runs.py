@@ -23,7 +23,14 @@ from kern.errors import describe
 from kern.exceptions import SessionBusyError
 from kern.os.agentos import AgentOS, ComponentNotFound, Kind
 from kern.os.disconnect import ClientGone, unless_disconnected
-from kern.os.inputs import ContinueForm, RunInput, read_continue_input, read_run_input
+from kern.os.inputs import (
+    ContinueForm,
+    ResumeForm,
+    RunInput,
+    read_continue_input,
+    read_resume_input,
+    read_run_input,
+)
 from kern.os.limits import ID_PATTERN, ID_RULE
 from kern.os.run_bodies import RunBody, TeamRunBody
 from kern.os.schemas import AgentInfo, CancelResult, TeamInfo, agent_info, answers, team_info
@@ -122,6 +129,8 @@ def component_router(agent_os: AgentOS, kind: Kind) -> APIRouter:
                 raise HTTPException(status_code=409, detail=str(exc), headers=headers) from None
             except ValueError as exc:  # (no db to keep its outcome)
                 raise HTTPException(status_code=400, detail=str(exc), headers=headers) from None
+            if run.stream:  # (its stream, which a disconnect leaves running: rejoin it with /resume)
+                return _following(component, run_id, session_id, 0, headers)
             answer = {"run_id": run_id, "session_id": session_id, "status": started.status.value}
             return JSONResponse(answer, status_code=202, headers=headers)
         if run.stream:
@@ -256,6 +265,38 @@ def component_router(agent_os: AgentOS, kind: Kind) -> APIRouter:
             ) from exc
         return JSONResponse(output.to_dict(), headers=headers)
 
+    @router.post(
+        f"/{{{kind}_id}}/runs/{{run_id}}/resume",
+        summary=f"Rejoin a {kind} run's stream",
+        description=(
+            "Server-Sent Events of the run from the event after `last_event_index` (form field, as Agno's; "
+            "or the standard `Last-Event-ID` header; from the first if neither), then live until its "
+            "terminal event, whichever server or process started it. Every event carries its "
+            "`event_index` and an SSE `id:`. A run that ended is replayed from its stored events "
+            "(`store_events`); 404 if it has none, or if the run is another agent's, team's, session's or "
+            "user's. Leaving a rejoined stream does not cancel the run."
+        ),
+        responses={200: {"content": {"text/event-stream": {}}}, **answers(404, 415, 422, 503)},
+        openapi_extra={"requestBody": _request_body(ResumeForm)},
+    )
+    @named
+    async def resume_run(component_id: str, run_id: RunId, request: Request) -> Response:
+        component = find(component_id)
+        body = await read_resume_input(request)
+        claim = RunOwner(kind, component_id, body.session_id, body.user_id)
+        owner: RunOwner | None = await aask_supervisor("owner", run_id)
+        stored = None
+        if owner is None:  # (an older run, or the supervisor restarted: the stored record says whose)
+            db = component.spec.db or agent_os.db
+            stored = await in_db(db.get_run, run_id) if db is not None else None
+            owner = _owner(stored) if stored is not None else None
+        if owner is None or not claim.admits(owner):
+            raise HTTPException(status_code=404, detail=_not_found(kind, component_id, run_id, claim))
+        start = body.start
+        session_id = owner.session_id or ""
+        headers = {"X-Run-Id": run_id, "X-Session-Id": session_id}
+        return _following(component, run_id, session_id, start, headers, stored)
+
     @router.get(
         f"/{{{kind}_id}}/runs",
         response_model=list[TeamRunSchema] if kind == "team" else list[RunSchema],
@@ -329,6 +370,50 @@ def _path_named(
 
     renamed.__signature__ = signature.replace(parameters=[parameter, *rest])  # type: ignore[attr-defined]
     return renamed
+
+
+def _following(
+    component: Component,
+    run_id: str,
+    session_id: str,
+    start: int,
+    headers: dict[str, str],
+    stored: RunOutput | None = None,
+) -> Response:
+    """SSE of a run's stream from its `start`-th event: from the actor that has it, else from its stored
+    events. A client that leaves does not cancel the run."""
+
+    async def events() -> AsyncGenerator[BaseRunEvent]:
+        seen = 0
+        async for event in client.follow_run(run_id, start):
+            seen += 1
+            yield event
+        if seen:
+            return
+        record = stored if stored is not None else await _stored(component, run_id)
+        for event in (record.events or []) if record is not None else []:
+            if not isinstance(event, BaseRunEvent):
+                continue
+            if seen >= start:
+                yield event
+            seen += 1
+
+    async def leave() -> None:
+        return None
+
+    request = RunRequest(input="", run_id=run_id, session_id=session_id or run_id)
+    return EventStreamResponse(
+        events(),
+        on_disconnect=leave,
+        on_error=lambda exc: _error_event(component, request, exc),
+        headers=headers,
+        first_index=start,
+    )
+
+
+async def _stored(component: Component, run_id: str) -> RunOutput | None:
+    db = component.spec.db
+    return await in_db(db.get_run, run_id) if db is not None else None
 
 
 async def _live_record(run_id: str) -> RunOutput | None:

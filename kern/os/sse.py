@@ -16,11 +16,13 @@ logger = logging.getLogger("kern.os")
 
 
 def sse_frame(event: BaseRunEvent) -> bytes:
-    """`event: <EventName>\\ndata: <event JSON>\\n\\n`, the JSON without its null fields (as AgentOS
-    sends it)."""
+    """`id: <event_index>\\nevent: <EventName>\\ndata: <event JSON>\\n\\n`, the JSON without its null
+    fields (as AgentOS sends it); no `id:` for an event without its index."""
     name = getattr(event, "event", None)
     name = getattr(name, "value", name) or type(event).__name__
-    return f"event: {name}\ndata: {event_data(event)}\n\n".encode()
+    index = getattr(event, "event_index", None)
+    ids = f"id: {index}\n" if index is not None else ""
+    return f"{ids}event: {name}\ndata: {event_data(event)}\n\n".encode()
 
 
 def event_data(event: BaseRunEvent) -> str:
@@ -29,8 +31,9 @@ def event_data(event: BaseRunEvent) -> str:
 
 
 class EventStreamResponse(Response):
-    """Streams `events` as SSE. Each next event is raced against the client's disconnect; when the
-    client goes away first, the iterator is closed (which cancels the run) and `on_disconnect` runs.
+    """Streams `events` as SSE, each with its `event_index` and an `id:` of the same number (counted
+    from `first_index`). Each next event is raced against the client's disconnect; when the client goes
+    away first, the iterator is closed (which cancels the run) and `on_disconnect` runs.
 
     An unexpected error from the iterator becomes the terminal event made by `on_error`.
     """
@@ -44,12 +47,15 @@ class EventStreamResponse(Response):
         on_disconnect: Callable[[], Awaitable[object]],
         on_error: Callable[[BaseException], BaseRunEvent],
         headers: Mapping[str, str] | None = None,
+        first_index: int = 0,
     ) -> None:
         # Like StreamingResponse: no body, so no Content-Length header.
         self.status_code = 200
         self.background = None
         self.init_headers({"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **(headers or {})})
         self.events = events
+        self.index = first_index
+        """The `event_index` of the next event (a stream rejoined from an index starts there)."""
         self.on_disconnect = on_disconnect
         self.on_error = on_error
 
@@ -83,9 +89,15 @@ class EventStreamResponse(Response):
                 return True
             except Exception as exc:
                 logger.exception("a run's event stream failed")
-                await send(_chunk(sse_frame(self.on_error(exc))))
+                await send(_chunk(sse_frame(self._numbered(self.on_error(exc)))))
                 return True
-            await send(_chunk(sse_frame(event)))
+            await send(_chunk(sse_frame(self._numbered(event))))
+
+    def _numbered(self, event: BaseRunEvent) -> BaseRunEvent:
+        """The event with its `event_index` (the next number)."""
+        numbered = event.model_copy(update={"event_index": self.index})
+        self.index += 1
+        return numbered
 
 
 def _chunk(body: bytes, more: bool = True) -> Message:

@@ -100,6 +100,9 @@ class BaseRunEvent(AgnoAccessors):
     content: Any = None
     """What the event carries as content (None for most), on every event as in Agno, so a loop that
     prints `event.content` works whatever the event."""
+    event_index: int | None = None
+    """Its position in its run's stream (0-based, member events counted), as a server sends it (SSE,
+    with an `id:` of the same number): where a client that reconnects rejoins (AgentOS's)."""
 
     _run_output: Any = PrivateAttr(default=None)
 

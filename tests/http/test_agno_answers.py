@@ -42,9 +42,9 @@ def keys(body: dict[str, Any]) -> set[str]:
 
 
 def first_event(text: str) -> tuple[str, dict[str, Any]]:
-    block = text.strip().split("\n\n")[0]
-    name, data = block.split("\n", 1)
-    return name.removeprefix("event: "), json.loads(data.removeprefix("data: "))
+    """The first SSE frame's event name and data (kern's frames also carry an `id:` line)."""
+    lines = dict(line.split(": ", 1) for line in text.strip().split("\n\n")[0].split("\n"))
+    return lines["event"], json.loads(lines["data"])
 
 
 def test_a_run_answers_with_agnos_fields(agno_os: TestClient, client: httpx.Client) -> None:

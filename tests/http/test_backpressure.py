@@ -178,10 +178,11 @@ def read_to_the_end(sock: socket.socket, http: h11.Connection) -> list[BaseRunEv
     frames = bytes(body).decode().split("\n\n")
     assert frames[-1] == "", "the body ends with a whole SSE frame"
     events = []
-    for frame in frames[:-1]:
-        name, data = frame.split("\n")
+    for index, frame in enumerate(frames[:-1]):
+        ids, name, data = frame.split("\n")
         event = event_from_json(data.removeprefix("data: "))
         assert name == f"event: {event.event.value}"
+        assert ids == f"id: {index}" and event.event_index == index
         events.append(event)
     return events
 
