@@ -189,7 +189,12 @@ class _ComponentActor:
         if self._retiring:
             raise ReplicaUnavailable(RETIRED)
         self._loop = asyncio.get_running_loop()
-        self._start(spec, request, DiscardingOutbox())
+        registered = asyncio.Event()
+        task = self._start(spec, request, DiscardingOutbox(), registered)
+        # Answered once the supervisor knows the run: from then on its progress can be asked for.
+        waiting = asyncio.ensure_future(registered.wait())
+        await asyncio.wait({task, waiting}, return_when=asyncio.FIRST_COMPLETED)
+        waiting.cancel()
 
     async def follow(self, run_id: str) -> AsyncIterator[list[Frame]]:
         """A caller's run's stream from its first frame, then live until its terminal frame (nothing if
@@ -289,7 +294,11 @@ class _ComponentActor:
         return link
 
     def _start(
-        self, spec: AgentSpec | TeamSpec, request: RunRequest, outbox: Outbox
+        self,
+        spec: AgentSpec | TeamSpec,
+        request: RunRequest,
+        outbox: Outbox,
+        on_registered: asyncio.Event | None = None,
     ) -> asyncio.Task[RunOutput]:
         async def registered() -> bool:
             try:
@@ -298,6 +307,9 @@ class _ComponentActor:
                 # No supervisor answered in time: the run goes on (its caller can still cancel it
                 # directly), and the supervisor, once back, relearns it from `runs`.
                 return True
+            finally:
+                if on_registered is not None:
+                    on_registered.set()
 
         members = ActorMembers(spec) if isinstance(spec, TeamSpec) else None
         if request.parent_run_id is None:  # (a caller's run: its stream can be rejoined, `follow`)
