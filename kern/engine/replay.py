@@ -37,8 +37,11 @@ class StreamLog:
         self._changed.set()
 
     def add(self, frames: list[Frame]) -> None:
+        if not frames:
+            return
         self.frames.extend(frames)
-        self.ended = self.ended or any(f[0] == self.run_id and is_terminal_frame(f) for f in frames)
+        last = frames[-1]  # (a run's terminal frame is the last of its stream)
+        self.ended = self.ended or (last[0] == self.run_id and is_terminal_frame(last))
         self._changed.set()
 
     async def follow(self) -> AsyncIterator[list[Frame]]:
