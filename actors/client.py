@@ -206,28 +206,32 @@ def _expect(spec: ComponentSpec, request: RunRequest) -> None:
     """Tell the supervisor a run is about to start (a paused one's continue has claimed it already): at
     once under the `concurrent` busy-session policy; under another, once it is admitted, which may wait
     its turn or refuse it (`SessionBusyError`)."""
-    if request.resume is not None:
-        return
-    owner, policy = RunOwner.of(spec, request), request.busy_session or spec.busy_session
-    if policy == "concurrent":
-        supervisor().expect.remote(request.run_id, owner)
-        return
-    blocking = ask_supervisor("admit", request.run_id, owner, policy, wait_seconds=ADMIT_TIMEOUT_SECONDS)
-    _refuse_if_blocked(request, policy, blocking)
+    admission = _admission(spec, request)
+    if admission is not None:
+        blocking = ask_supervisor("admit", request.run_id, *admission, wait_seconds=ADMIT_TIMEOUT_SECONDS)
+        _refuse_if_blocked(request, admission[1], blocking)
 
 
 async def _aexpect(spec: ComponentSpec, request: RunRequest) -> None:
     """The async twin of `_expect`."""
+    admission = _admission(spec, request)
+    if admission is not None:
+        blocking = await aask_supervisor(
+            "admit", request.run_id, *admission, wait_seconds=ADMIT_TIMEOUT_SECONDS
+        )
+        _refuse_if_blocked(request, admission[1], blocking)
+
+
+def _admission(spec: ComponentSpec, request: RunRequest) -> tuple[RunOwner, str] | None:
+    """The run's owner and busy-session policy when it must be admitted; None when the supervisor has
+    been told already (a `concurrent` run: fire and forget) or need not be (a continue)."""
     if request.resume is not None:
-        return
+        return None
     owner, policy = RunOwner.of(spec, request), request.busy_session or spec.busy_session
     if policy == "concurrent":
         supervisor().expect.remote(request.run_id, owner)
-        return
-    blocking = await aask_supervisor(
-        "admit", request.run_id, owner, policy, wait_seconds=ADMIT_TIMEOUT_SECONDS
-    )
-    _refuse_if_blocked(request, policy, blocking)
+        return None
+    return owner, policy
 
 
 def _refuse_if_blocked(request: RunRequest, policy: str, blocking: list[str]) -> None:

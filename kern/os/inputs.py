@@ -103,16 +103,23 @@ async def read_continue_input(request: Request) -> ContinueInput:
     given: dict[str, Any] = {
         "tools": _json_list(fields, "tools", ToolExecution),
         "requirements": _json_list(fields, "requirements", RunRequirement),
+        **_claimed_ids(fields),
     }
+    if fields.get("stream") not in (None, ""):
+        given["stream"] = _as_bool("stream", fields["stream"])
+    return ContinueInput(**given)
+
+
+def _claimed_ids(fields: dict[str, Any]) -> dict[str, str]:
+    """The `session_id` and `user_id` given (the run must be theirs), each checked."""
+    given: dict[str, str] = {}
     for key in ("session_id", "user_id"):
         value = fields.get(key)
         if value not in (None, ""):
             if not isinstance(value, str):
                 raise invalid(f"{key} must be a string, got {type(value).__name__}")
             given[key] = valid_id(key, value)
-    if fields.get("stream") not in (None, ""):
-        given["stream"] = _as_bool("stream", fields["stream"])
-    return ContinueInput(**given)
+    return given
 
 
 def _json_list(fields: dict[str, Any], key: str, item: type[BaseModel]) -> list[Any]:
@@ -161,13 +168,7 @@ async def read_resume_input(request: Request) -> ResumeForm:
     header = request.headers.get("last-event-id")
     if fields.get("last_event_index") in (None, "") and header:
         fields["last_event_index"] = header
-    given: dict[str, Any] = {}
-    for key in ("session_id", "user_id"):
-        value = fields.get(key)
-        if value not in (None, ""):
-            if not isinstance(value, str):
-                raise invalid(f"{key} must be a string, got {type(value).__name__}")
-            given[key] = valid_id(key, value)
+    given: dict[str, Any] = _claimed_ids(fields)
     last = fields.get("last_event_index")
     if last not in (None, ""):
         try:
