@@ -15,6 +15,7 @@ from kern.model_server import ModelServer, ModelServerConfig
 pytest_plugins = ["tests.db_fixtures"]
 
 os.environ.pop("KERN_DB_URL", None)
+os.environ.pop("RAY_ADDRESS", None)
 # A developer's running `kern up` cluster is never attached to by the tests.
 os.environ["KERN_HOME"] = tempfile.mkdtemp(prefix="kern-test-home-")
 # No accidental calls to a real provider: every test model points at the local server.
@@ -43,8 +44,11 @@ def server(model_server: ModelServer) -> Iterator[ModelServer]:
 
 @pytest.fixture(scope="session")
 def ray_session() -> Iterator[None]:
-    """One Ray instance for the whole test session."""
+    """One Ray instance for the whole test session, always a new one: a cluster someone else left running
+    on the machine (another suite, a `ray start`) is never attached to."""
     if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False, namespace=NAMESPACE, log_to_driver=False)
+        ray.init(
+            address="local", num_cpus=2, include_dashboard=False, namespace=NAMESPACE, log_to_driver=False
+        )
     yield
     ray.shutdown()

@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -276,18 +277,22 @@ print("ANSWER", Team(name="Fresh Team", members=[Agent(name="Fresh Writer")]).ca
 """
 
 
-def test_a_fresh_process_cancels_by_connecting_to_the_cluster(server: ModelServer) -> None:
+def test_a_fresh_process_cancels_by_connecting_to_the_cluster(server: ModelServer, tmp_path: Path) -> None:
+    """No `RAY_ADDRESS`: the process finds the cluster as `ray.init()` does, here from the record a
+    `ray start` leaves in Ray's temp dir (the test's own: no other cluster on the machine counts)."""
     team = slow_team(server, "Fresh Team")
     events: list[Any] = []
     stream = team.run("Write", stream=True)
     until_member_content(stream, events)
+    (tmp_path / "ray").mkdir()
+    (tmp_path / "ray" / "ray_current_cluster").write_text(ray.get_runtime_context().gcs_address)
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     done = subprocess.run(
         [sys.executable, "-c", FRESH_CANCEL, events[0].run_id],
         capture_output=True,
         text=True,
         timeout=60,
-        env=env,
+        env={**env, "TMPDIR": str(tmp_path)},
     )
     assert "ANSWER True" in done.stdout, done.stdout + done.stderr[-2000:]
     events.extend(stream)

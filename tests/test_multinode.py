@@ -5,8 +5,11 @@ nodes hang and die."""
 from __future__ import annotations
 
 import os
+import shutil
+import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -16,17 +19,29 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.mark.timeout(300)
 def test_team_across_nodes_that_hang_and_die() -> None:
+    # Ray's temp dir of its own (short: Ray's socket paths must stay short), so the record of the cluster
+    # it starts never leads another `ray.init()` on the machine to it; its own process group, so a timeout
+    # ends the nodes with the script.
+    temp = Path(tempfile.mkdtemp(prefix="kn", dir="/tmp"))
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
-    done = subprocess.run(
+    script = subprocess.Popen(
         [sys.executable, "-m", "tests.scripts.node_failures"],
         cwd=REPO,
-        env=env,
-        capture_output=True,
+        env={**env, "TMPDIR": str(temp)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=280,
+        start_new_session=True,
     )
-    print(done.stdout)
-    assert done.returncode == 0, done.stdout + done.stderr[-4000:]
+    try:
+        stdout, stderr = script.communicate(timeout=280)
+    finally:
+        if script.poll() is None:
+            os.killpg(script.pid, signal.SIGKILL)
+            script.wait(timeout=30)
+        shutil.rmtree(temp, ignore_errors=True)
+    print(stdout)
+    assert script.returncode == 0, stdout + stderr[-4000:]
     for check in [
         "OK placement: teams spread over 3 nodes, each member on its team's node",
         "OK placement: a label pins the agent, and a new label moves it",
@@ -39,4 +54,4 @@ def test_team_across_nodes_that_hang_and_die() -> None:
         "OK team node lost",
         "OK member node lost",
     ]:
-        assert check in done.stdout, done.stdout
+        assert check in stdout, stdout
