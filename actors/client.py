@@ -17,7 +17,7 @@ from ray.exceptions import RayActorError, RayError
 
 from actors import link, routing
 from actors.batching import CallRejected
-from actors.link import IDLE_TIMEOUT_SECONDS, START_TIMEOUT_SECONDS, ReplicaUnavailable
+from actors.link import IDLE_TIMEOUT_SECONDS, START_TIMEOUT_SECONDS, ReplicaFull, ReplicaUnavailable
 from actors.owners import RunOwner
 from actors.routing import Placement, Router
 from actors.runtime import aask_supervisor, ask_supervisor, attach_ray, supervisor
@@ -164,6 +164,8 @@ def run_to_completion(router: Router, spec: ComponentSpec, request: RunRequest) 
             )
             remember(output)
             return output
+        except ReplicaFull as full:
+            placement.full(lease.name, full, spec, request.run_id)
         except (ReplicaUnavailable, RayActorError) as exc:
             pause = placement.refused_by(lease.name)
             started = _started(request.run_id, exc)
@@ -189,6 +191,8 @@ async def arun_to_completion(router: Router, spec: ComponentSpec, request: RunRe
             )
             remember(output)
             return output
+        except ReplicaFull as full:
+            placement.full(lease.name, full, spec, request.run_id)
         except (ReplicaUnavailable, RayActorError) as exc:
             pause = placement.refused_by(lease.name)
             started = await asyncio.to_thread(_started, request.run_id, exc)
@@ -265,6 +269,8 @@ async def start_background(router: Router, spec: ComponentSpec, request: RunRequ
         try:
             await asyncio.wait_for(lease.handle.start_background.remote(spec, request), START_TIMEOUT_SECONDS)
             return
+        except ReplicaFull as full:
+            placement.full(lease.name, full, spec, request.run_id)
         except (ReplicaUnavailable, RayActorError):
             pause = placement.refused_by(lease.name)
             if pause is None:

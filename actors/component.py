@@ -16,27 +16,32 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import cast
 
 import ray
 from ray.actor import ActorHandle
 from ray.exceptions import RayActorError
 
+from actors.admission import FULL, Entry, Turns
 from actors.batching import TickBatcher
 from actors.link import (
     HEARTBEAT_SECONDS,
     LINK_EXPIRY_SECONDS,
     RETIRED,
     UNKNOWN_LINK,
+    ReplicaFull,
     ReplicaUnavailable,
 )
 from actors.members import ActorMembers
 from actors.pools import ReplicaLoad
 from actors.runtime import aask_supervisor, use_namespace
+from kern.admission import Admission
 from kern.db import writer
 from kern.engine.frames import Batch, Frame
 from kern.engine.host import RunHost
 from kern.engine.outbox import DiscardingOutbox, Outbox
 from kern.engine.replay import LoggedOutbox, StreamLogs
+from kern.engine.run import QueueTimeout, Turn
 from kern.run.agent import RunOutput
 from kern.specs import AgentSpec, RunRequest, TeamSpec
 from kern.tools import threads
@@ -77,6 +82,8 @@ class _ComponentActor:
         self._options_key = options_key
         self._idle_since = time.monotonic()
         self._host = RunHost()
+        self._turns = Turns()
+        """Caller runs in flight and waiting here, under their `Admission` (member runs are let in)."""
         self._streams = StreamLogs()
         self._self: ActorHandle = ray.get_runtime_context().current_actor
         self._links: dict[str, _Link] = {}
@@ -125,26 +132,118 @@ class _ComponentActor:
                 del self._links[link_id]
             self._cancel_runs(link)
 
-    def start(self, link_id: str, runs: list[tuple[AgentSpec | TeamSpec, RunRequest]]) -> list[str | None]:
+    async def start(
+        self, link_id: str, runs: list[tuple[AgentSpec | TeamSpec, RunRequest]]
+    ) -> list[str | None]:
         """Start runs whose frames go to the consumer's link (all it started in one tick, in one call);
-        returns once they are under way: for each, None or why it could not start."""
+        returns once they are under way (or queued for their turn): for each, None or why it could not
+        start."""
         if self._retiring:
             return [RETIRED] * len(runs)
+        if link_id not in self._links:  # opened on an earlier life of this actor (it restarted)
+            return [UNKNOWN_LINK] * len(runs)
+        self._loop = asyncio.get_running_loop()
+        admitted = await self._admit(runs)
         link = self._links.get(link_id)
-        if link is None:  # opened on an earlier life of this actor (it restarted): nobody reads it here
+        if link is None:  # (dropped while the node's turns were asked for)
             return [UNKNOWN_LINK] * len(runs)
         link.heard = time.monotonic()
         refusals: list[str | None] = []
-        for spec, request in runs:
+        for (spec, request), (refusal, turn) in zip(runs, admitted, strict=True):
+            if refusal is not None:
+                refusals.append(refusal)
+                continue
             try:
-                task = self._start(spec, request, link.outbox)
+                task = self._start(spec, request, link.outbox, turn=turn)
             except Exception as exc:
+                self._turns.leave(request.run_id)
                 refusals.append(f"{type(exc).__name__}: {exc}")
                 continue
             link.runs.add(request.run_id)
             task.add_done_callback(functools.partial(_discard, link.runs, request.run_id))
             refusals.append(None)
         return refusals
+
+    async def _admit(
+        self, runs: list[tuple[AgentSpec | TeamSpec, RunRequest]]
+    ) -> list[tuple[str | None, Turn | None]]:
+        """Each run's place under its component's `Admission` (a member's run is let in with its team's
+        run): a refusal (`FULL`), or None and what it waits for before its first event."""
+        entries: dict[str, Entry] = {}
+        for spec, request in runs:
+            if request.parent_run_id is None:
+                limits = spec.admission
+                entries[request.run_id] = self._turns.enter(
+                    request.run_id, limits.max_runs, limits.max_queued
+                )
+        per_node = [
+            (request.run_id, spec.admission.max_runs_per_node, spec.admission.max_queued)
+            for spec, request in runs
+            if spec.admission.max_runs_per_node and entries.get(request.run_id) in ("go", "wait")
+        ]
+        node_entries = dict(zip((run[0] for run in per_node), await self._enter_node(per_node), strict=True))
+        admitted: list[tuple[str | None, Turn | None]] = []
+        for spec, request in runs:
+            entry = entries.get(request.run_id)
+            if entry is None:
+                admitted.append((None, None))
+                continue
+            limits, node_entry = spec.admission, node_entries.get(request.run_id, "go")
+            if entry == "full":
+                retry = self._turns.retry_after(limits.max_runs)
+                why = (
+                    f"{self._turns.running} runs in flight and {self._turns.waiting} waiting on this replica"
+                )
+                admitted.append((f"{FULL}{retry}:{why} (max_runs={limits.max_runs}, "
+                                 f"max_queued={limits.max_queued})", None))  # fmt: skip
+            elif node_entry.startswith(FULL):
+                self._turns.leave(request.run_id)
+                admitted.append((node_entry, None))
+            elif entry == "go" and node_entry == "go":
+                admitted.append((None, None))
+            else:
+                wait = functools.partial(self._wait_turn, request.run_id, limits, entry, node_entry)
+                admitted.append((None, wait))
+        return admitted
+
+    async def _enter_node(self, runs: list[tuple[str, int, int]]) -> list[str]:
+        """The node's answer for runs under a per-node limit ("go", "wait", or a `FULL` refusal); "go" for
+        each when the supervisor does not answer in time (a restarting supervisor lets runs in)."""
+        if not runs:
+            return []
+        try:
+            return cast(
+                list[str],
+                await aask_supervisor(
+                    "node_enter",
+                    self._node_id,
+                    self._self._actor_id.hex(),
+                    runs,
+                    wait_seconds=REGISTER_TIMEOUT_SECONDS,
+                ),
+            )
+        except (RayActorError, TimeoutError):
+            return ["go"] * len(runs)
+
+    async def _wait_turn(self, run_id: str, limits: Admission, entry: Entry, node_entry: str) -> None:
+        """Wait for the run's turn on this replica, then on its node: `QueueTimeout` past `queue_seconds`."""
+        deadline = time.monotonic() + limits.queue_seconds
+        if entry == "wait" and not await self._turns.wait(run_id, limits.queue_seconds):
+            raise QueueTimeout(
+                f"The run waited {limits.queue_seconds:g} s for a turn on a replica with "
+                f"{self._turns.running} runs in flight (max_runs={limits.max_runs}) and never started"
+            )
+        if node_entry == "wait":
+            left = max(deadline - time.monotonic(), 0.0)
+            try:
+                turn = await aask_supervisor("node_turn", self._node_id, run_id, left, wait_seconds=left + 5)
+            except (RayActorError, TimeoutError):
+                turn = True  # (a restarting supervisor lets runs in)
+            if not turn:
+                raise QueueTimeout(
+                    f"The run waited {limits.queue_seconds:g} s for a turn on its node "
+                    f"(max_runs_per_node={limits.max_runs_per_node}) and never started"
+                )
 
     def keep_link(self, link_id: str) -> bool:
         """A consumer's heartbeat: its link is still read. False if the link was dropped (the consumer
@@ -177,7 +276,8 @@ class _ComponentActor:
         if self._retiring:
             raise ReplicaUnavailable(RETIRED)
         self._loop = asyncio.get_running_loop()
-        task = self._start(spec, request, DiscardingOutbox())
+        turn = await self._admitted(spec, request)
+        task = self._start(spec, request, DiscardingOutbox(), turn=turn)
         try:
             return await asyncio.shield(task)
         finally:
@@ -189,12 +289,21 @@ class _ComponentActor:
         if self._retiring:
             raise ReplicaUnavailable(RETIRED)
         self._loop = asyncio.get_running_loop()
+        turn = await self._admitted(spec, request)
         registered = asyncio.Event()
-        task = self._start(spec, request, DiscardingOutbox(), registered)
+        task = self._start(spec, request, DiscardingOutbox(), registered, turn)
         # Answered once the supervisor knows the run: from then on its progress can be asked for.
         waiting = asyncio.ensure_future(registered.wait())
         await asyncio.wait({task, waiting}, return_when=asyncio.FIRST_COMPLETED)
         waiting.cancel()
+
+    async def _admitted(self, spec: AgentSpec | TeamSpec, request: RunRequest) -> Turn | None:
+        """`_admit` for one run started by a call of its own: raises `ReplicaFull` if it has no room."""
+        [(refusal, turn)] = await self._admit([(spec, request)])
+        if refusal is not None:
+            retry_after, message = refusal.removeprefix(FULL).split(":", 1)
+            raise ReplicaFull(message, float(retry_after))
+        return turn
 
     async def follow(self, run_id: str) -> AsyncIterator[list[Frame]]:
         """A caller's run's stream from its first frame, then live until its terminal frame (nothing if
@@ -268,6 +377,7 @@ class _ComponentActor:
     def _ended(self, run_id: str, _: object) -> None:
         """A run ended: the supervisor hears it, and so does a restarted one, from `ended`."""
         self._recently_ended.append(run_id)
+        self._turns.leave(run_id)
         self._idle_since = time.monotonic()
         self._finishes.post(run_id)
 
@@ -299,6 +409,7 @@ class _ComponentActor:
         request: RunRequest,
         outbox: Outbox,
         on_registered: asyncio.Event | None = None,
+        turn: Turn | None = None,
     ) -> asyncio.Task[RunOutput]:
         async def registered() -> bool:
             try:
@@ -311,11 +422,25 @@ class _ComponentActor:
                 if on_registered is not None:
                     on_registered.set()
 
+        gate, queued = registered, turn
+        if turn is not None:  # a queued run is registered before its turn: it can be cancelled meanwhile
+            answers: list[bool] = []
+
+            async def gate() -> bool:
+                if not answers:
+                    answers.append(await registered())
+                return answers[0]
+
+            async def queued() -> None:
+                if not await gate():
+                    raise asyncio.CancelledError  # (cancelled before its turn came)
+                await turn()
+
         members = ActorMembers(spec) if isinstance(spec, TeamSpec) else None
         if request.parent_run_id is None:  # (a caller's run: its stream can be rejoined, `follow`)
             log = self._streams.open(request.run_id)
             outbox = LoggedOutbox(outbox, log)
-        task = self._host.start(spec, request, outbox, members=members, gate=registered)
+        task = self._host.start(spec, request, outbox, members=members, gate=gate, turn=queued)
         task.add_done_callback(functools.partial(self._ended, request.run_id))
         if request.parent_run_id is None:
             task.add_done_callback(lambda _: self._streams.close(log))

@@ -25,6 +25,7 @@ import ray
 from ray.actor import ActorHandle
 from ray.exceptions import RayActorError, RayError
 
+from actors.admission import FULL
 from actors.batching import CallRejected, TickBatcher
 from kern.engine.inbox import Demux, LinkBroken
 from kern.specs import ComponentSpec, RunRequest
@@ -53,6 +54,17 @@ actor (same name and handle), whose stream has not yet been seen to fail here.""
 _lock = threading.Lock()
 _readers: dict[tuple[str, asyncio.AbstractEventLoop], LinkReader] = {}
 _background: asyncio.AbstractEventLoop | None = None
+
+
+class ReplicaFull(Exception):
+    """The replica has as many runs in flight and waiting as the component's `Admission` allows."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (str(self), self.retry_after))
 
 
 class ReplicaUnavailable(Exception):
@@ -88,7 +100,7 @@ class LinkReader:
     async def start(self, spec: ComponentSpec, request: RunRequest) -> None:
         """Start a run on the actor, its frames on this link (call on the reader's loop). The runs started
         in one tick go as one Ray call. Raises `CallRejected` if the actor would not take it, and
-        `ReplicaUnavailable` if it is being removed or is dead."""
+        `ReplicaUnavailable` if it is being removed or is dead, `ReplicaFull` if it has no room for it."""
         try:
             async with asyncio.timeout(START_TIMEOUT_SECONDS):
                 await self._opened.wait()
@@ -103,6 +115,9 @@ class LinkReader:
             self._forget()  # the next start opens a new link to the actor's new life
             self._break(LinkBroken(f"actor {self.name} restarted"))
             raise ReplicaUnavailable(f"actor {self.name} restarted")
+        if refusal is not None and refusal.startswith(FULL):
+            retry_after, message = refusal.removeprefix(FULL).split(":", 1)
+            raise ReplicaFull(message, float(retry_after))
         if refusal is not None:
             raise CallRejected(refusal)
 

@@ -12,6 +12,7 @@ refused, it waits for the supervisor to replace them (bounded by `PLACE_SECONDS`
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import threading
 import time
@@ -22,13 +23,14 @@ from dataclasses import dataclass
 
 import ray
 from ray.actor import ActorHandle
-from ray.exceptions import ActorDiedError, RayActorError
+from ray.exceptions import ActorDiedError, RayActorError, RayError
 
-from actors.link import LinkReader, ReplicaUnavailable, reader
+from actors.link import LinkReader, ReplicaFull, ReplicaUnavailable, reader
 from actors.placement import node_of
 from actors.pools import PoolConfig, Route
 from actors.runtime import created_on, forget_supervisor, pool_config, replica_actor, supervisor
 from kern.engine.inbox import Inbox
+from kern.exceptions import TooManyRunsError
 from kern.specs import AgentSpec, ComponentSpec, RunRequest, TeamSpec
 
 REFRESH_SECONDS = 1.0
@@ -275,11 +277,25 @@ class Placement:
     def __init__(self, router: Router) -> None:
         self.router = router
         self.refused: list[str] = []
+        self._full: list[ReplicaFull] = []
         self._deadline = time.monotonic() + PLACE_SECONDS
         self._pause = PLACE_RETRY_SECONDS
 
     def pick(self) -> Lease:
         return self.router.pick(avoid=self.refused)
+
+    def full(self, name: str, full: ReplicaFull, spec: ComponentSpec, run_id: str) -> None:
+        """The replica had no room for the run (`Admission`): `TooManyRunsError` once none has (the
+        supervisor, told of the run by its caller, then forgets it: it keeps no session busy)."""
+        self._full.append(full)
+        self.refused.append(name)
+        if set(self.router.known()) <= set(self.refused):
+            with contextlib.suppress(RayError):
+                supervisor().finish.remote([run_id])
+            raise TooManyRunsError(
+                f"{spec.name or spec.id} has no room for another run: {full.args[0]}",
+                min(refused.retry_after for refused in self._full),
+            )
 
     def refused_by(self, name: str) -> float | None:
         """The replica did not take the run (or died under it): seconds to wait before the next try,
@@ -304,6 +320,7 @@ async def place(
     """Start the run on a replica that takes it (call on the loop that reads its link).
 
     Raises what the start raised: `ReplicaUnavailable` once replicas refused it for `PLACE_SECONDS`,
+    `TooManyRunsError` once every replica had no room for it (`Admission`),
     `CallRejected` if the actor would not run it, `TimeoutError`.
     """
     await router.first_table()
@@ -316,6 +333,9 @@ async def place(
         try:
             await link.start(spec, request)
             return placed
+        except ReplicaFull as full:
+            placed.close()
+            placement.full(lease.name, full, spec, request.run_id)
         except ReplicaUnavailable:
             placed.close()
             pause = placement.refused_by(lease.name)

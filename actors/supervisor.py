@@ -15,6 +15,7 @@ import ray
 from ray.actor import ActorHandle
 from ray.exceptions import RayActorError
 
+from actors.admission import NodeTurns
 from actors.owners import RunOwner
 from actors.pools import PoolConfig, Pools, PoolStatus, Route
 from actors.session_gate import SessionGate
@@ -78,6 +79,7 @@ class Supervisor:
         """Ended runs, and the actor each ran on (where its stream may still be, `stream_of`)."""
         self._owners: OrderedDict[str, RunOwner] = OrderedDict()
         self._pools = Pools(_create_replica, _existing_replicas, self._owner_lost)
+        self._node_turns = NodeTurns()
         self._sessions = SessionGate(lambda run_id: run_id in self._live, self.cancel, REMEMBERED)
         self._recovery: asyncio.Task[None] | None = None
         from actors.runtime import use_namespace  # (runtime imports this module)
@@ -108,6 +110,18 @@ class Supervisor:
         if not blocking:
             await self.expect(run_id, owner)
         return blocking
+
+    async def node_enter(self, node_id: str, actor_id: str, runs: list[tuple[str, int, int]]) -> list[str]:
+        """Runs a replica on `node_id` lets in, under a per-node limit (`actors.admission.NodeTurns`)."""
+        return self._node_turns.enter(node_id, actor_id, runs)
+
+    async def node_turn(self, node_id: str, run_id: str, seconds: float) -> bool:
+        """Wait (at most `seconds`) for a queued run's turn on its node: True once it may start."""
+        return await self._node_turns.wait(node_id, run_id, seconds)
+
+    def node_runs(self) -> dict[str, tuple[int, int]]:
+        """Node id -> (caller runs in flight, waiting) under per-node limits."""
+        return self._node_turns.counts()
 
     async def stream_of(self, run_id: str) -> ActorHandle | None:
         """The actor that runs (or lately ran) this run, where its stream can be rejoined; None if unknown."""
@@ -177,6 +191,8 @@ class Supervisor:
 
     def _forget_run(self, run_id: str) -> None:
         self._sessions.untrack(run_id)
+        self._node_turns.leave(run_id)
+        self._pending.pop(run_id, None)  # (a continue refused for want of room holds no claim)
         run = self._live.pop(run_id, None)
         if run is not None and run.parent_run_id in self._live:
             self._live[run.parent_run_id].children.discard(run_id)
@@ -233,6 +249,7 @@ class Supervisor:
 
     def _owner_lost(self, actor_id: str) -> None:
         """A replica died: its runs are over, and their member runs elsewhere are cancelled (orphans)."""
+        self._node_turns.lost(actor_id)
         dead = [run_id for run_id, run in self._live.items() if run.owner._actor_id.hex() == actor_id]
         orphans = [child for run_id in dead for child in self._live[run_id].children if child not in dead]
         for run_id in dead:

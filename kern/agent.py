@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from kern.admission import Admission, default_admission
 from kern.agno_options import refuse
 from kern.component import Component
 from kern.db import BaseDb, default_db
@@ -66,6 +67,7 @@ class Agent(Component):
         user_id: str | None = None,
         ray_options: dict[str, Any] | None = None,
         replicas: Replicas | None = None,
+        admission: Admission | None = None,
         placement: Placement | Strategy | None = None,
         stream: bool | None = None,
         stream_events: bool | None = None,
@@ -124,6 +126,7 @@ class Agent(Component):
             introduction=introduction,
             ray_options=ray_options or {},
             replicas=replicas or default_replicas(),
+            admission=admission or default_admission(),
             placement=placement_of(placement),
             output_schema=output_schema,
             input_schema=input_schema,

@@ -57,3 +57,15 @@ class OutputCheckError(CheckError):
 
     error_type = "output_check_error"
     default_trigger = CheckTrigger.OUTPUT_NOT_ALLOWED
+
+
+class TooManyRunsError(RuntimeError):
+    """kern's: a run refused because the component (or its node) has as many runs in flight and waiting
+    as its `Admission` allows. Nothing of it ran; try again after `retry_after` seconds (HTTP 429)."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (str(self), self.retry_after))

@@ -9,6 +9,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from kern.admission import Admission, default_admission
 from kern.db.base import BaseDb
 from kern.models.base import Model
 from kern.placement import Placement
@@ -135,6 +136,8 @@ class ComponentSpec(BaseModel):
     """Extra Ray actor options (num_cpus, resources, runtime_env, scheduling_strategy...) of each replica."""
     replicas: Replicas = Field(default_factory=default_replicas)
     """How many actors serve this component (kern.replicas)."""
+    admission: Admission = Field(default_factory=default_admission)
+    """How many of its runs are let in at once, and how many wait (kern.admission)."""
     placement: Placement = Field(default_factory=Placement)
     """Which nodes run its replicas (kern.placement)."""
 

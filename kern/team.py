@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from kern.admission import Admission, default_admission
 from kern.agent import Agent, Tools, prepare_tools
 from kern.agno_options import refuse
 from kern.component import Component
@@ -64,6 +65,7 @@ class Team(Component):
         user_id: str | None = None,
         ray_options: dict[str, Any] | None = None,
         replicas: Replicas | None = None,
+        admission: Admission | None = None,
         placement: Placement | Strategy | None = None,
         stream: bool | None = None,
         stream_events: bool | None = None,
@@ -157,6 +159,7 @@ class Team(Component):
             busy_session=busy_policy(busy_session),
             ray_options=ray_options or {},
             replicas=replicas or default_replicas(),
+            admission=admission or default_admission(),
             placement=placement_of(placement),
             output_schema=output_schema,
             input_schema=input_schema,

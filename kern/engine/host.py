@@ -6,7 +6,7 @@ import asyncio
 
 from kern.engine.loop import model_loop
 from kern.engine.outbox import Outbox
-from kern.engine.run import Gate, execute_run
+from kern.engine.run import Gate, Turn, execute_run
 from kern.engine.state import RunState
 from kern.engine.team import MemberRunner, team_body
 from kern.run.agent import RunOutput
@@ -28,6 +28,7 @@ class RunHost:
         *,
         members: MemberRunner | None = None,
         gate: Gate | None = None,
+        turn: Turn | None = None,
     ) -> asyncio.Task[RunOutput]:
         """Start a run: its frames go to `outbox` under its own run id, ending with its terminal frame;
         the task returns the run's record."""
@@ -43,7 +44,7 @@ class RunHost:
             body = team_body(members)
         else:
             body = model_loop
-        task = asyncio.create_task(execute_run(ctx, body, gate), name=f"kern-run-{request.run_id}")
+        task = asyncio.create_task(execute_run(ctx, body, gate, turn), name=f"kern-run-{request.run_id}")
         self._runs[request.run_id] = (task, ctx)
         task.add_done_callback(lambda _: self._runs.pop(request.run_id, None))
         return task

@@ -42,23 +42,33 @@ the record is not saved. A database that answers with an error (down, read-only)
 RunBody = Callable[[RunState], Awaitable[None]]
 Gate = Callable[[], Awaitable[bool]]
 """Awaited before any model call; False means the run was cancelled before it started."""
+Turn = Callable[[], Awaitable[None]]
+"""Awaited before the run's first event: its turn under the component's `Admission` (`QueueTimeout`)."""
 
 
 class EmptyInputError(ValueError):
     """The run's input is empty."""
 
 
-async def execute_run(ctx: RunState, body: RunBody, gate: Gate | None = None) -> RunOutput:
+class QueueTimeout(Exception):
+    """The run waited its `Admission.queue_seconds` for a turn, and never started."""
+
+
+async def execute_run(
+    ctx: RunState, body: RunBody, gate: Gate | None = None, turn: Turn | None = None
+) -> RunOutput:
     """Run `body` and end the run with exactly one terminal event, whatever happens.
 
-    `RunStarted` comes first, before any model call. A cancel (the task being cancelled, or a cancel
-    that arrived before the run began) becomes `RunCancelled` with the partial answer; an exception
-    becomes `RunError` naming its cause. The final record is saved before the terminal event is
-    emitted, so whoever sees the terminal event can read it back; but no run waits on its database
-    for more than `FINAL_WAIT_SECONDS`: then the event says why in `storage_error`, and the process's
-    writer keeps the record until the database takes it (kern.db.writer).
+    A run waits for its `turn` first (it may be queued); `RunStarted` comes next, before any model call.
+    A cancel (the task being cancelled, or a cancel that arrived before the run began) becomes
+    `RunCancelled` with the partial answer; an exception becomes `RunError` naming its cause. The final
+    record is saved before the terminal event is emitted, so whoever sees the terminal event can read it
+    back; but no run waits on its database for more than `FINAL_WAIT_SECONDS`: then the event says why
+    in `storage_error`, and the process's writer keeps the record until the database takes it
+    (kern.db.writer).
     """
     ctx.begun = True
+    queue_timeout = await _wait_turn(ctx, turn)
     paused_record = ctx.request.resume
     if paused_record is None:
         ctx.emit("started", model=ctx.spec.model.id, model_provider=ctx.spec.model.provider)
@@ -66,6 +76,8 @@ async def execute_run(ctx: RunState, body: RunBody, gate: Gate | None = None) ->
         ctx.emit("continued")
     status, error, error_type = RunStatus.completed, None, "Error"
     try:
+        if queue_timeout is not None:
+            raise queue_timeout
         if ctx.cancel_requested or (gate is not None and not await gate()):
             raise asyncio.CancelledError
         if not ctx.request.input.strip():
@@ -124,8 +136,21 @@ async def execute_run(ctx: RunState, body: RunBody, gate: Gate | None = None) ->
     return output
 
 
+async def _wait_turn(ctx: RunState, turn: Turn | None) -> QueueTimeout | None:
+    """Wait for the run's turn; a cancel meanwhile ends the wait (the run then ends cancelled)."""
+    if turn is None or ctx.cancel_requested:
+        return None
+    try:
+        await turn()
+    except asyncio.CancelledError:
+        ctx.cancel_requested = True
+    except QueueTimeout as exc:
+        return exc
+    return None
+
+
 def _describe(exc: BaseException) -> str:
-    if isinstance(exc, ModelError | EmptyInputError | CheckError | StructuredOutputError):
+    if isinstance(exc, ModelError | EmptyInputError | CheckError | StructuredOutputError | QueueTimeout):
         return str(exc)
     return describe(exc)
 

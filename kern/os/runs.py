@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import math
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine
 from functools import partial, wraps
 from typing import Annotated, Any, TypeVar, cast
@@ -20,7 +21,7 @@ from kern.component import Component, EventStream
 from kern.continuation import NotPausedError, answered, cancel_paused, paused_record
 from kern.engine.events import EventFactory
 from kern.errors import describe
-from kern.exceptions import SessionBusyError
+from kern.exceptions import SessionBusyError, TooManyRunsError
 from kern.os.agentos import AgentOS, ComponentNotFound, Kind
 from kern.os.disconnect import ClientGone, unless_disconnected
 from kern.os.inputs import (
@@ -99,7 +100,7 @@ def component_router(agent_os: AgentOS, kind: Kind) -> APIRouter:
         responses={
             200: {"content": {"text/event-stream": {}}},
             202: {"description": "A background run started: `{run_id, session_id, status}`"},
-            **answers(400, 404, 409, 413, 415, 422, 500, 503),
+            **answers(400, 404, 409, 413, 415, 422, 429, 500, 503),
         },
         openapi_extra={"requestBody": _request_body()},
     )
@@ -125,8 +126,8 @@ def component_router(agent_os: AgentOS, kind: Kind) -> APIRouter:
         if run.background:
             try:
                 started = await component.arun(run.message, background=True, **options)
-            except SessionBusyError as exc:
-                raise HTTPException(status_code=409, detail=str(exc), headers=headers) from None
+            except (SessionBusyError, TooManyRunsError) as exc:
+                raise _refused(exc, headers) from None
             except ValueError as exc:  # (no db to keep its outcome)
                 raise HTTPException(status_code=400, detail=str(exc), headers=headers) from None
             if run.stream:  # (its stream, which a disconnect leaves running: rejoin it with /resume)
@@ -139,8 +140,8 @@ def component_router(agent_os: AgentOS, kind: Kind) -> APIRouter:
                 first = await unless_disconnected(request.receive, anext(events), cancel)
             except ClientGone:
                 return Response(status_code=CLIENT_CLOSED_REQUEST, headers=headers)
-            except SessionBusyError as exc:
-                raise HTTPException(status_code=409, detail=str(exc), headers=headers) from None
+            except (SessionBusyError, TooManyRunsError) as exc:
+                raise _refused(exc, headers) from None
             return EventStreamResponse(
                 _after(first, events),
                 on_disconnect=cancel,
@@ -153,8 +154,8 @@ def component_router(agent_os: AgentOS, kind: Kind) -> APIRouter:
             )
         except ClientGone:
             return Response(status_code=CLIENT_CLOSED_REQUEST, headers=headers)
-        except SessionBusyError as exc:
-            raise HTTPException(status_code=409, detail=str(exc), headers=headers) from None
+        except (SessionBusyError, TooManyRunsError) as exc:
+            raise _refused(exc, headers) from None
         except Exception as exc:
             logger.exception("%s run %s failed", kind, run_id)
             detail = f"{kind} run {run_id} failed: {describe(exc)}"
@@ -243,8 +244,14 @@ def component_router(agent_os: AgentOS, kind: Kind) -> APIRouter:
 
         if body.stream:
             events = cast(EventStream, component.acontinue_run(stored, stream=True, **options))
+            try:  # (the first event: a continue with no room for it is a 429, not a stream)
+                first = await unless_disconnected(request.receive, anext(events), cancel)
+            except ClientGone:
+                return Response(status_code=CLIENT_CLOSED_REQUEST, headers=headers)
+            except TooManyRunsError as exc:
+                raise _refused(exc, headers) from None
             return EventStreamResponse(
-                events,
+                _after(first, events),
                 on_disconnect=cancel,
                 on_error=lambda exc: _error_event(component, continued, exc),
                 headers=headers,
@@ -258,6 +265,8 @@ def component_router(agent_os: AgentOS, kind: Kind) -> APIRouter:
             return Response(status_code=CLIENT_CLOSED_REQUEST, headers=headers)
         except NotPausedError as exc:  # (another continue of it is under way)
             raise HTTPException(status_code=409, detail=str(exc)) from None
+        except TooManyRunsError as exc:
+            raise _refused(exc, headers) from None
         except Exception as exc:
             logger.exception("%s run %s failed to continue", kind, run_id)
             raise HTTPException(
@@ -339,6 +348,14 @@ def component_router(agent_os: AgentOS, kind: Kind) -> APIRouter:
         return JSONResponse(stored.to_dict())
 
     return router
+
+
+def _refused(exc: SessionBusyError | TooManyRunsError, headers: dict[str, str]) -> HTTPException:
+    """409 for a busy session; 429 with `Retry-After` for a run past the component's admission."""
+    if isinstance(exc, TooManyRunsError):
+        retry = {"Retry-After": str(max(1, math.ceil(exc.retry_after)))}
+        return HTTPException(status_code=429, detail=str(exc), headers={**headers, **retry})
+    return HTTPException(status_code=409, detail=str(exc), headers=headers)
 
 
 async def _after(first: BaseRunEvent, events: AsyncIterator[BaseRunEvent]) -> AsyncGenerator[BaseRunEvent]:

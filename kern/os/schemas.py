@@ -53,6 +53,8 @@ _ANSWERS = {
     413: "The request body is larger than the cap (KERN_MAX_REQUEST_BYTES, 1 MiB by default)",
     415: "The body is neither form fields nor a JSON object",
     422: "An invalid field, id, or JSON body (too deep, a huge integer, not UTF-8)",
+    429: "The agent or team has as many runs in flight and waiting as its admission allows: retry after "
+    "the `Retry-After` header's seconds",
     500: "The run failed in this server (the server log has the details)",
     503: "kern's supervisor, the component's actor or the database cannot be reached; retry",
 }

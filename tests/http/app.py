@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 
+from kern.admission import Admission
 from kern.agent import Agent
 from kern.db import db_from_url
 from kern.model_server.config import HEADER_FIRST_TOKEN_DELAY, HEADER_REPLY_WORDS, HEADER_TOKENS_PER_SECOND
@@ -59,7 +60,8 @@ def publish(title: str) -> str:
 
 
 def os_app() -> AgentOS:
-    """Three agents (fast, slow, stalled) and two teams; the seed's Storytelling Team has slow members."""
+    """Agents (fast, slow, stalled, one that needs approval, one that lets one run in at a time) and
+    teams; the seed's Storytelling Team has slow members."""
     storyteller = Agent(
         name="StorytellerAgent",
         model=model("story-slow", **SLOW),
@@ -86,8 +88,11 @@ def os_app() -> AgentOS:
     slow_writer = Agent(name="Slow Writer", model=model("slow-writer", **SLOW))
     stalled_writer = Agent(name="Stalled Writer", model=model("stalled", **SLOW, delay=STALL_SECONDS))
     publisher = Agent(name="Publisher", model=model("publisher", **FAST), tools=[publish])
+    gated = Agent(
+        name="Gated Writer", model=model("gated", **SLOW), admission=Admission(max_runs=1, max_queued=1)
+    )
     db = db_from_url(os.environ["KERN_TEST_DB_URL"])
-    agents = [writer, slow_writer, stalled_writer, publisher]
+    agents = [writer, slow_writer, stalled_writer, publisher, gated]
     desk_publisher = Agent(name="Desk Publisher", model=model("desk-publisher", **FAST), tools=[publish])
     desk = Team(name="Publishing Desk", members=[desk_publisher], model=model("desk-leader", **FAST))
     return AgentOS(agents=agents, teams=[storytelling, quick, desk], db=db)

@@ -20,6 +20,7 @@ def test_health_config_openapi_and_docs(client: httpx.Client) -> None:
         ("slow-writer", "Slow Writer"),
         ("stalled-writer", "Stalled Writer"),
         ("publisher", "Publisher"),
+        ("gated-writer", "Gated Writer"),
     ]
     assert [(t["id"], t["name"], t["mode"]) for t in config["teams"]] == [
         ("storytelling-team", "Storytelling Team", "coordinate"),
@@ -62,7 +63,13 @@ def test_health_config_openapi_and_docs(client: httpx.Client) -> None:
 
 def test_agents_and_teams_are_described(client: httpx.Client) -> None:
     agents = client.get("/agents").json()
-    assert [a["id"] for a in agents] == ["writer", "slow-writer", "stalled-writer", "publisher"]
+    assert [a["id"] for a in agents] == [
+        "writer",
+        "slow-writer",
+        "stalled-writer",
+        "publisher",
+        "gated-writer",
+    ]
     writer = client.get("/agents/writer").json()
     assert writer["model"] == {"name": "OpenAIResponses", "model": "writer", "provider": "OpenAI"}
     assert writer["system_message"] == {"instructions": "Be brief."} and "description" not in writer
