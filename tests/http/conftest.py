@@ -124,11 +124,17 @@ def app_env(model_server: ModelServer, folder: Path, **extra: str) -> dict[str, 
 
 
 @pytest.fixture(scope="package")
+def http_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the servers' database and logs are."""
+    return tmp_path_factory.mktemp("http")
+
+
+@pytest.fixture(scope="package")
 def servers(
-    ray_session: None, model_server: ModelServer, tmp_path_factory: pytest.TempPathFactory
+    ray_session: None, model_server: ModelServer, http_folder: Path
 ) -> Iterator[tuple[KernServer, KernServer]]:
     """Two `kern serve` processes on the test session's Ray cluster, sharing one database."""
-    folder = tmp_path_factory.mktemp("http")
+    folder = http_folder
     env = app_env(model_server, folder)
     started = [start_server(env, folder / f"serve-{name}.log") for name in ("a", "b")]
     try:
