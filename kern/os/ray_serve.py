@@ -32,4 +32,5 @@ def application(target: str, **deployment_options: Any) -> Application:
 
     options: dict[str, Any] = {"name": DEPLOYMENT_NAME, **deployment_options}
     options["ray_actor_options"] = {"num_cpus": 0, **options.get("ray_actor_options", {})}
-    return serve.deployment(serve.ingress(build)(), **options).bind()
+    ingress = serve.ingress(build)()  # (a class that serves the app each replica builds)
+    return serve.deployment(**options)(ingress).bind()
