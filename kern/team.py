@@ -20,7 +20,6 @@ from kern.placement import Placement, Strategy, placement_of
 from kern.replicas import Replicas, default_replicas
 from kern.run.team import TeamRunEvent, TeamRunOutput
 from kern.specs import AgentSpec, TeamSpec, busy_policy, slugify
-from kern.tools import Function
 
 __all__ = ["Team", "TeamMode", "TeamRunEvent", "TeamRunOutput"]
 
@@ -124,8 +123,6 @@ class Team(Component):
         self.members = list(members)
         db = db if db is not None else default_db()
         functions, tool_instructions = prepare_tools(tools)
-        if chosen is TeamMode.tasks:
-            _refuse_pausing_tools(functions, [member.spec for member in members])
         self.spec = TeamSpec(
             id=id or slugify(name),
             name=name,
@@ -219,15 +216,3 @@ def as_member(spec: AgentSpec | TeamSpec, db: BaseDb | None, model: Model | None
             as_member(member, db, update.get("model", spec.model)) for member in spec.members
         ]
     return spec.model_copy(update=update) if update else spec
-
-
-def _refuse_pausing_tools(tools: list[Function], members: list[AgentSpec | TeamSpec]) -> None:
-    """A tasks-mode team whose leader or members have tools that wait for a person is refused, naming
-    them: kern pauses coordinate, route and broadcast teams, not yet tasks mode's turns."""
-    found = [f.name for f in tools if f.pauses]
-    found += [f"{member.name}.{f.name}" for member in members for f in member.tools if f.pauses]
-    if found:
-        raise NotImplementedError(
-            f"Tools that wait for a person ({', '.join(found)}) cannot pause a tasks-mode team in kern "
-            "yet: use coordinate, route or broadcast mode"
-        )

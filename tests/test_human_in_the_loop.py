@@ -15,6 +15,7 @@ from kern.agent import Agent
 from kern.continuation import AlreadyContinuing, NotPausedError
 from kern.db.base import BaseDb
 from kern.model_server import ModelServer
+from kern.models.scripted import Call, ScriptedModel, Text
 from kern.run.agent import RunEvent, RunOutput
 from kern.run.base import RunStatus
 from kern.run.events import is_terminal
@@ -267,10 +268,81 @@ def test_a_pause_two_teams_deep_is_answered_from_the_top(server: ModelServer) ->
     assert inner_ends == [RunEvent.run_completed, TeamRunEvent.run_completed]  # Janitor, then Facilities
 
 
-def test_a_tasks_team_refuses_tools_that_would_pause_it(server: ModelServer) -> None:
-    member = paused(server, [delete_records])
-    with pytest.raises(NotImplementedError, match=r"Careful\.delete_records"):
-        Team(name="Ops", members=[member], model=model(server), mode=TeamMode.tasks)
+def test_a_tasks_team_pauses_at_its_members_task_and_the_task_ends_on_continue(
+    server: ModelServer, make_db: Callable[[str], BaseDb]
+) -> None:
+    """The leader runs a task whose member pauses: the team pauses, the task stays in progress; on
+    continue the member goes on, the task completes with its answer (Agno leaves it in progress), and
+    the leader is told the member's answer in Agno's words."""
+    db = make_db("sqlite")
+    cleanup = {
+        "id": "execute_task",
+        "title": "Clean up",
+        "description": "Use delete_records",
+        "assignee": "janitor",
+    }
+    member = Agent(name="Janitor", model=model(server), tools=[delete_records])
+    team = Team(
+        name="Ops Desk", members=[member], model=model(server), mode=TeamMode.tasks, max_iterations=2, db=db,
+        session_state={"_team_tasks": {"tasks": [cleanup]}},
+    )  # fmt: skip
+    first = team.run("execute_task")
+    assert first.status is RunStatus.paused, first.error
+    (requirement,) = first.active_requirements
+    assert requirement.member_agent_name == "Janitor" and requirement.needs_confirmation
+    stored = db.get_run(first.run_id)
+    assert stored is not None and stored.status is RunStatus.paused
+    (task,) = first.session_state["_team_tasks"]["tasks"]
+    assert task["status"] == "in_progress", "the task waits with its member"
+
+    requirement.confirm()
+    done = team.continue_run(run_id=first.run_id, requirements=[requirement])
+    assert done.status is RunStatus.completed, done.error
+    (task,) = done.session_state["_team_tasks"]["tasks"]
+    assert task["status"] == "completed" and task["result"].startswith("Based on deleted all of example:")
+    told = [m.content for m in done.messages if m.role == "tool"]
+    assert told[0] == f"Member results after human-in-the-loop resolution:\n[Janitor]: {task['result']}"
+    assert [m.status for m in done.member_responses] == [RunStatus.completed]
+
+
+def test_tasks_run_in_parallel_wait_for_the_one_that_paused_and_all_end_on_continue(
+    server: ModelServer,
+) -> None:
+    """`execute_tasks_parallel`: one member pauses, the other answers; the call waits for both, and on
+    continue each task gets its own member's answer."""
+    leader = ScriptedModel(
+        replies=[
+            [Call(name="execute_tasks_parallel", arguments={"task_ids": ["clean", "count"]})],
+            [Text(text="Done.")],
+        ]
+    )
+    members = [
+        Agent(name="Janitor", model=model(server), tools=[delete_records]),
+        Agent(name="Counter", model=model(server)),
+    ]
+    tasks = [
+        {"id": "clean", "title": "Clean up", "description": "Use delete_records", "assignee": "janitor"},
+        {"id": "count", "title": "Count", "description": "Count the rows", "assignee": "counter"},
+    ]
+    team = Team(
+        name="Parallel Desk", members=members, model=leader, mode=TeamMode.tasks, max_iterations=1,
+        session_state={"_team_tasks": {"tasks": tasks}},
+    )  # fmt: skip
+    first = team.run("Clean and count")
+    assert first.status is RunStatus.paused, first.error
+    assert [r.member_agent_name for r in first.active_requirements] == ["Janitor"]
+    for requirement in first.active_requirements:
+        requirement.confirm()
+    done = team.continue_run(first)
+    assert done.status is RunStatus.completed and done.content == "Done.", done.error
+    results = {t["id"]: (t["status"], t["result"]) for t in done.session_state["_team_tasks"]["tasks"]}
+    assert results["clean"][0] == "completed" and results["clean"][1].startswith("Based on deleted all of")
+    assert results["count"][0] == "completed" and not results["count"][1].startswith("Based on deleted")
+    (told,) = [m.content for m in done.messages if m.role == "tool"]
+    assert told == (
+        "Member results after human-in-the-loop resolution:\n"
+        f"[Janitor]: {results['clean'][1]}\n[Counter]: {results['count'][1]}"
+    )
 
 
 def test_the_paused_runs_actor_dies_before_the_continue(

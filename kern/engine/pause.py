@@ -49,6 +49,27 @@ class MembersPaused(Exception):
         self.member_run_ids = member_run_ids
 
 
+def held_again(ctx: RunState, call: ToolExecution) -> tuple[Message, bool]:
+    """A continued call whose members paused again: it waits on (the team run pauses again)."""
+    call.waiting_for_members = True
+    ctx.tool_executions.append(call)
+    return Message(role="tool", tool_call_id=call.tool_call_id, name=call.tool_name, content=""), False
+
+
+def answered(ctx: RunState, call: ToolExecution, text: str) -> Message:
+    """A continued call that has its answer: the leader's model gets `text`."""
+    call.waiting_for_members, call.result = False, text
+    ctx.tool_executions.append(call)
+    ctx.emit("tool_completed", tool=call, content=text)
+    return Message(role="tool", tool_call_id=call.tool_call_id, name=call.tool_name, content=text)
+
+
+def hold_if_paused(outputs: list[RunOutput]) -> None:
+    """A delegation whose member runs paused waits for them: the team run pauses after this tool batch."""
+    if any(output.status is RunStatus.paused for output in outputs):
+        raise MembersPaused([output.run_id for output in outputs])
+
+
 def waits(function: Function | None, call: ToolCall) -> bool:
     """Whether this call pauses the run: its tool waits for a person and its arguments are usable (bad
     arguments go back to the model as for any tool)."""

@@ -11,7 +11,7 @@ from kern.engine.frames import Frame
 from kern.engine.gather import gather_all
 from kern.engine.loop import model_loop
 from kern.engine.members import MemberTracker
-from kern.engine.pause import MembersPaused
+from kern.engine.pause import answered, held_again, hold_if_paused
 from kern.engine.run import START_WAIT_SECONDS, RunBody
 from kern.engine.run_context import merge_changes, saved_state
 from kern.engine.state import RunState
@@ -86,44 +86,45 @@ class Delegation:
                 f"correct member from the list of members:\n\n{roster(self.team)}"
             )
         result, output = await self.run(member, task, await self._input(member, task))
-        _hold_if_paused([output])
+        hold_if_paused([output])
         return result
 
     async def _broadcast(self, task: str) -> str:
         members = self.team.members
         texts = [await self._input(member, task) for member in members]
         ran = await gather_all(*(self.run(m, task, text) for m, text in zip(members, texts, strict=True)))
-        _hold_if_paused([output for _, output in ran])
+        hold_if_paused([output for _, output in ran])
         return _broadcast_answer([(m.name, result) for m, (result, _) in zip(members, ran, strict=True)])
 
     async def resume(self, call: ToolExecution) -> tuple[Message, bool]:
         """Continue a delegation call whose members paused: their runs go on with the answers they were
         given (at once, in broadcast mode), and the leader is told what it would have been told."""
+        ended = await self.continue_members(call)
+        if ended is None:
+            return held_again(self.ctx, call)
+        stop = self.team.mode == "route" and call.tool_name == "delegate_task_to_member"
+        text = ended[0][1] if stop else self.resolved(ended)
+        return answered(self.ctx, call, text), stop
+
+    def resolved(self, ended: list[tuple[RunOutput, str]]) -> str:
+        """What the leader is told of a call once its paused members have gone on (Agno's words)."""
+        answers = [(self.team.member(owner_id(record) or "").name, said) for record, said in ended]
+        return _resolved_answer(answers)
+
+    async def continue_members(self, call: ToolExecution) -> list[tuple[RunOutput, str]] | None:
+        """Continue the paused member runs a call waits for; then, in the call's order, each member run's
+        record and what it answered (None if one paused again: the call waits on)."""
         ctx, held = self.ctx, call.member_run_ids or []
         records = {record.run_id: record for record in ctx.member_responses if record.run_id in held}
         paused = [records[run_id] for run_id in held if records[run_id].status is RunStatus.paused]
         ctx.member_responses = [record for record in ctx.member_responses if record not in paused]
         ran = await gather_all(*(_continue_member(ctx, self.members, record) for record in paused))
-        results = {record.run_id: result for record, (result, _) in zip(paused, ran, strict=True)}
-        answers = [
-            (
-                self.team.member(owner_id(records[run_id]) or "").name,
-                results.get(run_id) or _said(records[run_id]),
-            )
-            for run_id in held
-        ]
         if any(output.status is RunStatus.paused for _, output in ran):
-            call.waiting_for_members = True
-            ctx.tool_executions.append(call)
-            return Message(
-                role="tool", tool_call_id=call.tool_call_id, name=call.tool_name, content=""
-            ), False
-        stop = self.team.mode == "route" and call.tool_name == "delegate_task_to_member"
-        text = answers[0][1] if stop else _resolved_answer(answers)
-        call.waiting_for_members, call.result = False, text
-        ctx.tool_executions.append(call)
-        ctx.emit("tool_completed", tool=call, content=text)
-        return Message(role="tool", tool_call_id=call.tool_call_id, name=call.tool_name, content=text), stop
+            return None
+        continued = {
+            record.run_id: (output, said) for record, (said, output) in zip(paused, ran, strict=True)
+        }
+        return [continued.get(run_id) or (records[run_id], _said(records[run_id])) for run_id in held]
 
     async def _input(self, member: AgentSpec | TeamSpec, task: str) -> str:
         """What `member` is given when the leader delegates `task`."""
@@ -313,12 +314,6 @@ async def run_member(
         if ctx.run_context is not None and tracker.session_state is not None:
             merge_changes(ctx.run_context.session_state, request.session_state or {}, tracker.session_state)
     return tracker.tool_result(), output
-
-
-def _hold_if_paused(outputs: list[RunOutput]) -> None:
-    """A delegation whose member runs paused waits for them: the team run pauses after this tool batch."""
-    if any(output.status is RunStatus.paused for output in outputs):
-        raise MembersPaused([output.run_id for output in outputs])
 
 
 def _broadcast_answer(answers: list[tuple[str, str]]) -> str:

@@ -11,15 +11,16 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import asdict, dataclass, field, fields
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from kern.engine.gather import gather_all
 from kern.engine.loop import model_loop
+from kern.engine.pause import answered, held_again, hold_if_paused
 from kern.engine.state import RunState
 from kern.engine.team_prompt import roster
 from kern.messages import Message
 from kern.run.agent import RunOutput
-from kern.run.base import RunStatus
+from kern.run.base import RunStatus, ToolExecution
 from kern.run.tasks import TaskData
 from kern.specs import TeamSpec
 from kern.tools import Function
@@ -154,7 +155,9 @@ async def run_tasks(ctx: RunState, delegation: Delegation) -> None:
     team = ctx.spec
     assert isinstance(team, TeamSpec) and ctx.run_context is not None
     state = ctx.run_context.session_state
-    ctx.tools = [*ctx.tools, *TaskTools(TaskList.load(state), state, delegation).functions()]
+    tools = TaskTools(TaskList.load(state), state, delegation)
+    ctx.tools = [*ctx.tools, *tools.functions()]
+    ctx.resume_delegation = tools.resume
     idle_turns = 0
     for iteration in range(team.max_iterations):
         turn: dict[str, Any] = {"iteration": iteration + 1, "max_iterations": team.max_iterations}
@@ -286,6 +289,7 @@ class TaskTools:
         self._save()
         self._updated(task, previous)
         output = await self._run(task)
+        hold_if_paused([output])  # (the task stays in progress: the team run pauses, `resume` ends it)
         return self._outcome(task, output)
 
     async def execute_tasks_parallel(self, task_ids: list[str]) -> str:
@@ -310,7 +314,27 @@ class TaskTools:
         for task, status in zip(chosen, previous, strict=True):
             self._updated(task, status)
         outputs = await gather_all(*(self._run(task) for task in chosen))
+        hold_if_paused(outputs)  # (all the tasks wait: their outcomes are recorded once it goes on)
         return "\n".join(self._outcome(task, output) for task, output in zip(chosen, outputs, strict=True))
+
+    async def resume(self, call: ToolExecution) -> tuple[Message, bool]:
+        """Continue an `execute_task` / `execute_tasks_parallel` call whose members paused: their runs go
+        on, then each task gets its outcome in the task list (Agno 3.1.10 leaves it in progress), and the
+        leader is told what Agno tells it."""
+        ended = await self.delegation.continue_members(call)
+        if ended is None:
+            return held_again(self.ctx, call)
+        self.tasks = TaskList.load(self.state)  # (the run's state, as the paused record kept it)
+        given = call.tool_args
+        ids = (
+            [str(i) for i in cast(list[object], given["task_ids"])]
+            if "task_ids" in given
+            else [str(given["task_id"])]
+        )
+        for task_id, (output, _) in zip(ids, ended, strict=True):
+            if (task := self.tasks.get(task_id)) is not None:
+                self._outcome(task, output)
+        return answered(self.ctx, call, self.delegation.resolved(ended)), False
 
     async def _run(self, task: Task) -> RunOutput:
         """Run the task's assignee on it: its description (else its title), after the shared context."""
