@@ -53,6 +53,11 @@ class Turns:
         self._waiting[run_id] = (max_runs, asyncio.get_running_loop().create_future())
         return "wait"
 
+    def adopt(self, run_id: str) -> None:
+        """A run that is in flight already holds a slot (past `max_runs` if need be)."""
+        if run_id not in self._running:
+            self._running[run_id] = time.monotonic()
+
     async def wait(self, run_id: str, seconds: float) -> bool:
         """Wait for a queued run's turn, at most `seconds`: True once it holds a slot. A run that gives up
         (or is cancelled meanwhile) leaves the queue."""
@@ -118,6 +123,12 @@ class NodeTurns:
                 self._holders[run_id] = (node_id, actor_id)
                 answers.append(entry)
         return answers
+
+    def adopt(self, node_id: str, actor_id: str, run_id: str) -> None:
+        """A run already in flight on the node (relearned after a restart) holds a slot, past the limit
+        if need be."""
+        self._nodes.setdefault(node_id, Turns()).adopt(run_id)
+        self._holders[run_id] = (node_id, actor_id)
 
     async def wait(self, node_id: str, run_id: str, seconds: float) -> bool:
         """`Turns.wait` on the node."""

@@ -33,6 +33,7 @@ from actors.link import (
     ReplicaUnavailable,
 )
 from actors.members import ActorMembers
+from actors.owners import RunInFlight, RunOwner
 from actors.pools import ReplicaLoad
 from actors.runtime import aask_supervisor, use_namespace
 from kern.admission import Admission
@@ -389,9 +390,18 @@ class _ComponentActor:
         """Ids of the runs in flight here."""
         return self._host.run_ids()
 
-    def runs(self) -> list[tuple[str, str | None]]:
-        """(run id, parent run id) of the runs in flight here: a restarted supervisor relearns them."""
-        return self._host.in_flight()
+    def runs(self) -> list[RunInFlight]:
+        """The runs in flight here, for a restarted supervisor to relearn (their owners, and the node slots
+        of those under a per-node limit, too)."""
+        return [
+            RunInFlight(
+                request.run_id,
+                request.parent_run_id,
+                RunOwner.of(spec, request) if request.parent_run_id is None else None,
+                self._node_id if request.parent_run_id is None and spec.admission.max_runs_per_node else None,
+            )
+            for spec, request in self._host.in_flight()
+        ]
 
     def links(self) -> dict[str, list[str]]:
         """Open links: link id (it starts with the consumer's pid) -> ids of its runs in flight."""

@@ -31,3 +31,14 @@ class RunOwner(NamedTuple):
             and self.session_id in (None, owner.session_id)
             and self.user_id in (None, owner.user_id)
         )
+
+
+class RunInFlight(NamedTuple):
+    """A run a replica has in flight, as a restarted supervisor relearns it."""
+
+    run_id: str
+    parent_run_id: str | None
+    owner: RunOwner | None
+    """Whose run it is (a caller's run; None for a member's)."""
+    node_id: str | None
+    """The node whose per-node limit counts it (None if its component sets none, or for a member's run)."""

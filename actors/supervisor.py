@@ -16,7 +16,7 @@ from ray.actor import ActorHandle
 from ray.exceptions import RayActorError
 
 from actors.admission import NodeTurns
-from actors.owners import RunOwner
+from actors.owners import RunInFlight, RunOwner
 from actors.pools import PoolConfig, Pools, PoolStatus, Route
 from actors.session_gate import SessionGate
 from kern.run.agent import RunOutput
@@ -288,12 +288,22 @@ class Supervisor:
             for run_id in ended:
                 if run_id not in self._live:
                     self._mark_finished(run_id)
-            for run_id, parent_run_id in running:
-                if run_id not in self._live and run_id not in self._finished:
-                    self._adopt(run_id, handle, parent_run_id)
+            for in_flight in running:
+                if in_flight.run_id not in self._live and in_flight.run_id not in self._finished:
+                    self._adopt(in_flight.run_id, handle, in_flight.parent_run_id)
+                    self._relearn_owner(in_flight, handle._actor_id.hex())
         for run_id, run in self._live.items():  # a member may have answered before its team
             if run.parent_run_id in self._live:
                 self._live[run.parent_run_id].children.add(run_id)
+
+    def _relearn_owner(self, run: RunInFlight, actor_id: str) -> None:
+        """Whose a relearned run is, so claims, busy-session policies and per-node limits count it."""
+        if run.owner is not None:
+            _remember(self._owners, run.run_id, run.owner)
+            if run.owner.session_id is not None:
+                self._sessions.track(run.run_id, run.owner.session_id)
+        if run.node_id is not None:
+            self._node_turns.adopt(run.node_id, actor_id, run.run_id)
 
     async def pool(self, name: str, config: PoolConfig | None) -> list[Route] | None:
         """The replicas of component `name` that take runs; a config starts (or updates) its pool. None if
@@ -388,9 +398,9 @@ def _create_replica(config: PoolConfig, index: int) -> ActorHandle:
     return replica_actor(config, index)
 
 
-async def _runs_of(handle: ActorHandle) -> tuple[list[tuple[str, str | None]], list[str]]:
-    """A replica's runs in flight (run id, parent), and the ids of those that ended lately."""
-    running: list[tuple[str, str | None]] = await handle.runs.remote()
+async def _runs_of(handle: ActorHandle) -> tuple[list[RunInFlight], list[str]]:
+    """A replica's runs in flight, and the ids of those that ended lately."""
+    running: list[RunInFlight] = await handle.runs.remote()
     ended: list[str] = await handle.ended.remote()
     return running, ended
 

@@ -18,6 +18,7 @@ from kern.run.agent import RunEvent, RunOutput
 from kern.run.base import BaseRunEvent, RunStatus
 from kern.specs import new_id
 from tests.support import assert_one_terminal_last, model
+from tests.test_failures import kill_supervisor
 
 pytestmark = pytest.mark.usefixtures("ray_session")
 
@@ -133,3 +134,17 @@ def test_concurrent_runs_on_one_session_keep_every_record(
 def test_an_unknown_policy_is_refused_by_name(server: ModelServer) -> None:
     with pytest.raises(ValueError, match="busy_session must be one of"):
         slow_agent(server, busy_session="later")
+
+
+def test_a_restarted_supervisor_still_knows_the_sessions_runs(server: ModelServer) -> None:
+    """The supervisor relearns each run in flight with its session from the replicas: `reject` still sees
+    the run that was in flight when it restarted."""
+    agent = Agent(name="Slow Clerk", model=model(server, tokens_per_second=40, reply_words=400))
+    session = new_id()
+    first_id, events, reader = started_stream(agent, session)
+    kill_supervisor(for_good=False)  # Ray restarts it, its tables empty
+    with pytest.raises(SessionBusyError, match=f"has a run in flight: {first_id}"):
+        agent.run("Again", session_id=session, busy_session="reject")
+    assert agent.cancel_run(first_id) is True
+    reader.join(30)
+    assert events[-1].event == RunEvent.run_cancelled

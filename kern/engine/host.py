@@ -76,6 +76,6 @@ class RunHost:
         """Ids of the runs in flight."""
         return list(self._runs)
 
-    def in_flight(self) -> list[tuple[str, str | None]]:
-        """(run id, parent run id) of the runs in flight."""
-        return [(run_id, ctx.request.parent_run_id) for run_id, (_, ctx) in self._runs.items()]
+    def in_flight(self) -> list[tuple[ComponentSpec, RunRequest]]:
+        """The spec and request of each run in flight."""
+        return [(ctx.spec, ctx.request) for _, ctx in self._runs.values()]
