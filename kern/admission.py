@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import os
+from pydantic import BaseModel, ConfigDict, Field
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from kern.settings import from_environment
 
 ENVIRONMENT = {
     "max_runs": "KERN_MAX_RUNS_PER_REPLICA",
@@ -40,9 +40,4 @@ class Admission(BaseModel):
 
 def default_admission() -> Admission:
     """The default: `Admission()` with any `KERN_MAX_*` / `KERN_QUEUE_SECONDS` environment variables."""
-    given = {field: os.environ[name] for field, name in ENVIRONMENT.items() if os.environ.get(name)}
-    try:
-        return Admission.model_validate(given)
-    except ValidationError as exc:
-        names = ", ".join(f"{ENVIRONMENT[field]}={value}" for field, value in given.items())
-        raise ValueError(f"Invalid admission settings in the environment ({names}): {exc}") from None
+    return from_environment(Admission, ENVIRONMENT, "admission")

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from kern.settings import from_environment
 
 ENVIRONMENT = {
     "min": "KERN_MIN_REPLICAS",
@@ -93,12 +94,7 @@ class PoolStatus(BaseModel):
 
 def default_replicas() -> Replicas:
     """The default: `Replicas()` with any `KERN_*REPLICA*` environment variables applied."""
-    given = {field: os.environ[name] for field, name in ENVIRONMENT.items() if os.environ.get(name)}
-    try:
-        return Replicas.model_validate(given)
-    except ValidationError as exc:
-        names = ", ".join(f"{ENVIRONMENT[field]}={value}" for field, value in given.items())
-        raise ValueError(f"Invalid replica settings in the environment ({names}): {exc}") from None
+    return from_environment(Replicas, ENVIRONMENT, "replica")
 
 
 def status() -> list[PoolStatus]:

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from kern.admission import Admission
+from kern.admission import Admission, default_admission
 from kern.agent import Agent
 from kern.exceptions import TooManyRunsError
 from kern.model_server import ModelServer
@@ -158,3 +158,14 @@ def test_member_runs_of_admitted_team_runs_are_not_held(server: ModelServer) -> 
         thread.join(60)
     assert [getattr(output, "status", None) for output in outputs] == [RunStatus.completed] * 2
     assert all(getattr(output, "member_responses", None) for output in outputs), "each delegated"
+
+
+def test_limits_come_from_the_environment_and_bad_ones_are_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KERN_MAX_RUNS_PER_REPLICA", "50")
+    monkeypatch.setenv("KERN_MAX_RUNS_PER_NODE", "400")
+    assert default_admission() == Admission(max_runs=50, max_runs_per_node=400)
+    monkeypatch.setenv("KERN_QUEUE_SECONDS", "soon")
+    with pytest.raises(
+        ValueError, match=r"Invalid admission settings in the environment \(.*KERN_QUEUE_SECONDS=soon"
+    ):
+        default_admission()

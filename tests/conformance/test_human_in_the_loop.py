@@ -118,17 +118,22 @@ def team_scenario(server: ModelServer, fw: Framework) -> dict[str, Any]:
         ],
         "members": [str(m.status.value) for m in paused.member_responses],
     }
+    return {**seen, **confirmed_and_continued(server, team, paused)}
+
+
+def confirmed_and_continued(server: ModelServer, team: Any, paused: Any) -> dict[str, Any]:
+    """Every requirement of a paused team run confirmed, the run continued: how it ended, what the leader
+    was told."""
     for requirement in paused.active_requirements:
         requirement.confirm()
     done = team.continue_run(run_response=paused, requirements=paused.requirements)
     last = server.requests[-1].body["input"]
-    seen.update(
-        done=str(done.status.value),
-        content=done.content,
-        members_after=[str(m.status.value) for m in done.member_responses],
-        told=[item["output"] for item in last if item.get("type") == "function_call_output"],
-    )
-    return seen
+    return {
+        "done": str(done.status.value),
+        "content": done.content,
+        "members_after": [str(m.status.value) for m in done.member_responses],
+        "told": [item["output"] for item in last if item.get("type") == "function_call_output"],
+    }
 
 
 def test_a_member_pause_pauses_the_team_and_continues_as_on_agno(
@@ -166,17 +171,7 @@ def tasks_scenario(server: ModelServer, fw: Framework) -> dict[str, Any]:
         ],
         "task": [t["status"] for t in paused.session_state["_team_tasks"]["tasks"]],
     }
-    for requirement in paused.active_requirements:
-        requirement.confirm()
-    done = team.continue_run(run_response=paused, requirements=paused.requirements)
-    last = server.requests[-1].body["input"]
-    seen.update(
-        done=str(done.status.value),
-        content=done.content,
-        members_after=[str(m.status.value) for m in done.member_responses],
-        told=[item["output"] for item in last if item.get("type") == "function_call_output"],
-    )
-    return seen
+    return {**seen, **confirmed_and_continued(server, team, paused)}
 
 
 def test_a_tasks_team_pauses_at_its_members_task_and_continues_as_on_agno(
