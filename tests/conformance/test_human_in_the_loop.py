@@ -99,15 +99,20 @@ def test_pause_and_continue_as_on_agno(ray_session: None, server: ModelServer, c
     assert scenario(server, kern(), case) == scenario(server, agno(), case)
 
 
-def team_scenario(server: ModelServer, fw: Framework) -> dict[str, Any]:
-    """A coordinate team whose member's tool needs a confirmation: the pause, then the continue."""
-    server.clear_requests()
-    member = fw.Agent(
+def janitor(server: ModelServer, fw: Framework) -> Any:
+    """A member whose tool needs a confirmation."""
+    return fw.Agent(
         name="Janitor",
         id="example",
         model=fw.model(server, reply_words=3),
         tools=[tools(fw)["delete_records"]],
     )
+
+
+def team_scenario(server: ModelServer, fw: Framework) -> dict[str, Any]:
+    """A coordinate team whose member's tool needs a confirmation: the pause, then the continue."""
+    server.clear_requests()
+    member = janitor(server, fw)
     team = fw.Team(name="Ops", id="ops", members=[member], model=fw.model(server, reply_words=3))
     paused = team.run("Use delete_records")
     seen: dict[str, Any] = {
@@ -146,12 +151,7 @@ def tasks_scenario(server: ModelServer, fw: Framework) -> dict[str, Any]:
     """A tasks-mode team runs a task whose member's tool needs a confirmation: the pause, then the
     continue; what the leader is told, and the task list before and after."""
     server.clear_requests()
-    member = fw.Agent(
-        name="Janitor",
-        id="example",
-        model=fw.model(server, reply_words=3),
-        tools=[tools(fw)["delete_records"]],
-    )
+    member = janitor(server, fw)
     cleanup = {
         "id": "execute_task",
         "title": "Clean up",
