@@ -164,6 +164,9 @@ class LinkReader:
                     "is not responding"
                 ))  # fmt: skip
                 return
+            if not ray.is_initialized():  # (Ray was shut down: a call now would start or attach a new one)
+                self._break(LinkBroken("Ray was shut down in this process"))
+                return
             answer = asyncio.ensure_future(self.handle.keep_link.remote(self.link_id))
             answer.add_done_callback(_ignore_failure)
 

@@ -128,3 +128,33 @@ async def test_a_placement_no_node_can_meet_fails_at_once(server: ModelServer) -
         await collect(agent)
     assert time.monotonic() - started < 10
     assert handle("kern:agent:nowhere-writer") is None
+
+
+SHUT_DOWN_AND_WAIT = """
+import sys, time
+import ray
+from kern.agent import Agent
+from kern.models.openai import OpenAIResponses
+
+agent = Agent(name="Shutdown Probe", model=OpenAIResponses(id="m", api_key="k", base_url=sys.argv[1]))
+assert list(agent.run("Say hello", stream=True))  # (a stream: its link stays open a while)
+ray.shutdown()
+time.sleep(float(sys.argv[2]))  # (a few link heartbeats)
+print("initialized after shutdown:", ray.is_initialized())
+"""
+
+
+def test_a_process_that_shut_ray_down_is_not_connected_again_behind_its_back(server: ModelServer) -> None:
+    """Its links' heartbeats stop: a Ray call on their thread would make Ray connect again (Ray's
+    auto-init), to whatever cluster the machine's records name, dead or someone else's."""
+    import subprocess
+    import sys
+
+    from actors.link import HEARTBEAT_SECONDS
+
+    env = {**os.environ, "RAY_ADDRESS": ray.get_runtime_context().gcs_address}
+    done = subprocess.run(
+        [sys.executable, "-c", SHUT_DOWN_AND_WAIT, server.base_url, str(2.5 * HEARTBEAT_SECONDS)],
+        capture_output=True, text=True, timeout=90, env=env,
+    )  # fmt: skip
+    assert "initialized after shutdown: False" in done.stdout, done.stdout + done.stderr[-3000:]
