@@ -164,8 +164,9 @@ class LinkReader:
                     "is not responding"
                 ))  # fmt: skip
                 return
-            if not ray.is_initialized():  # (Ray was shut down: a call now would start or attach a new one)
-                self._break(LinkBroken("Ray was shut down in this process"))
+            if not ray.is_initialized():
+                # Ray was shut down here: a call now would start or attach a new one (Ray's auto-init),
+                # and cancelling the reader's Ray stream would touch a core worker that is gone.
                 return
             answer = asyncio.ensure_future(self.handle.keep_link.remote(self.link_id))
             answer.add_done_callback(_ignore_failure)
