@@ -10,12 +10,36 @@ import asyncio
 import math
 import time
 from collections import OrderedDict
-from typing import Literal
+from typing import Any, Literal
 
 Entry = Literal["go", "wait", "full"]
 
 FULL = "full:"
-"""How a refusal of a run under its `Admission` starts: `full:<retry after, s>:<why>`."""
+"""How a refusal of a run under its `Admission` starts, as a start's answer: `full:<retry after, s>:<why>`."""
+
+
+class ReplicaFull(Exception):
+    """No room for the run under its component's `Admission`, on the replica or on its node."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (str(self), self.retry_after))
+
+    def refusal(self) -> str:
+        """As a start's answer (`of_refusal` reads it back)."""
+        return f"{FULL}{self.retry_after:g}:{self}"
+
+    @classmethod
+    def of_refusal(cls, refusal: str | None) -> ReplicaFull | None:
+        """The refusal a start answered, if it was for want of room."""
+        if refusal is None or not refusal.startswith(FULL):
+            return None
+        retry_after, message = refusal.removeprefix(FULL).split(":", 1)
+        return cls(message, float(retry_after))
+
 
 MEAN_WEIGHT = 0.2
 """Weight of the newest run in the running mean of how long a run holds its slot."""
@@ -84,6 +108,11 @@ class Turns:
             waiting[1].cancel()
         self._promote()
 
+    def full(self, max_runs: int, where: str, limits: str) -> ReplicaFull:
+        """The refusal of a run that found no room here: how full it is, and when to try again."""
+        why = f"{self.running} runs in flight and {self.waiting} waiting on {where} ({limits})"
+        return ReplicaFull(why, self.retry_after(max_runs))
+
     def retry_after(self, max_runs: int) -> int:
         """Whole seconds after which a refused run may find room: the queue ahead of it drained at the
         pace runs have been ending (at least 1)."""
@@ -108,17 +137,17 @@ class NodeTurns:
         self._holders: dict[str, tuple[str, str]] = {}
         """Run id -> (its node, the actor id of the replica it runs on)."""
 
-    def enter(self, node_id: str, actor_id: str, runs: list[tuple[str, int, int]]) -> list[str]:
-        """For each (run id, max runs on the node, max queued): "go", "wait" or a `FULL` refusal."""
+    def enter(
+        self, node_id: str, actor_id: str, runs: list[tuple[str, int, int]]
+    ) -> list[Entry | ReplicaFull]:
+        """For each (run id, max runs on the node, max queued): "go", "wait", or why there is no room."""
         turns = self._nodes.setdefault(node_id, Turns())
-        answers = []
+        answers: list[Entry | ReplicaFull] = []
         for run_id, max_runs, max_queued in runs:
             entry = turns.enter(run_id, max_runs, max_queued)
             if entry == "full":
-                answers.append(
-                    f"{FULL}{turns.retry_after(max_runs)}:{turns.running} runs in flight and {turns.waiting} "
-                    f"waiting on its node (max_runs_per_node={max_runs}, max_queued={max_queued})"
-                )
+                limits = f"max_runs_per_node={max_runs}, max_queued={max_queued}"
+                answers.append(turns.full(max_runs, "its node", limits))
             else:
                 self._holders[run_id] = (node_id, actor_id)
                 answers.append(entry)

@@ -16,8 +16,9 @@ from ray.actor import ActorHandle
 from ray.exceptions import RayActorError, RayError
 
 from actors import link, routing
+from actors.admission import ReplicaFull
 from actors.batching import CallRejected
-from actors.link import IDLE_TIMEOUT_SECONDS, START_TIMEOUT_SECONDS, ReplicaFull, ReplicaUnavailable
+from actors.link import IDLE_TIMEOUT_SECONDS, START_TIMEOUT_SECONDS, ReplicaUnavailable
 from actors.owners import RunOwner
 from actors.routing import Placement, Router
 from actors.runtime import aask_supervisor, ask_supervisor, attach_ray, supervisor

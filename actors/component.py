@@ -22,14 +22,13 @@ import ray
 from ray.actor import ActorHandle
 from ray.exceptions import RayActorError
 
-from actors.admission import FULL, Entry, Turns
+from actors.admission import Entry, ReplicaFull, Turns
 from actors.batching import TickBatcher
 from actors.link import (
     HEARTBEAT_SECONDS,
     LINK_EXPIRY_SECONDS,
     RETIRED,
     UNKNOWN_LINK,
-    ReplicaFull,
     ReplicaUnavailable,
 )
 from actors.members import ActorMembers
@@ -150,9 +149,9 @@ class _ComponentActor:
             return [UNKNOWN_LINK] * len(runs)
         link.heard = time.monotonic()
         refusals: list[str | None] = []
-        for (spec, request), (refusal, turn) in zip(runs, admitted, strict=True):
-            if refusal is not None:
-                refusals.append(refusal)
+        for (spec, request), (full, turn) in zip(runs, admitted, strict=True):
+            if full is not None:
+                refusals.append(full.refusal())
                 continue
             try:
                 task = self._start(spec, request, link.outbox, turn=turn)
@@ -167,66 +166,59 @@ class _ComponentActor:
 
     async def _admit(
         self, runs: list[tuple[AgentSpec | TeamSpec, RunRequest]]
-    ) -> list[tuple[str | None, Turn | None]]:
+    ) -> list[tuple[ReplicaFull | None, Turn | None]]:
         """Each run's place under its component's `Admission` (a member's run is let in with its team's
-        run): a refusal (`FULL`), or None and what it waits for before its first event."""
-        entries: dict[str, Entry] = {}
-        for spec, request in runs:
-            if request.parent_run_id is None:
-                limits = spec.admission
-                entries[request.run_id] = self._turns.enter(
-                    request.run_id, limits.max_runs, limits.max_queued
-                )
+        run): why there is no room for it, or None and what it waits for before its first event."""
+        entries: dict[str, Entry] = {
+            request.run_id: self._turns.enter(
+                request.run_id, spec.admission.max_runs, spec.admission.max_queued
+            )
+            for spec, request in runs
+            if request.parent_run_id is None
+        }
         per_node = [
             (request.run_id, spec.admission.max_runs_per_node, spec.admission.max_queued)
             for spec, request in runs
             if spec.admission.max_runs_per_node and entries.get(request.run_id) in ("go", "wait")
         ]
         node_entries = dict(zip((run[0] for run in per_node), await self._enter_node(per_node), strict=True))
-        admitted: list[tuple[str | None, Turn | None]] = []
+        admitted: list[tuple[ReplicaFull | None, Turn | None]] = []
         for spec, request in runs:
-            entry = entries.get(request.run_id)
-            if entry is None:
-                admitted.append((None, None))
-                continue
-            limits, node_entry = spec.admission, node_entries.get(request.run_id, "go")
+            entry, limits = entries.get(request.run_id), spec.admission
+            node_entry = node_entries.get(request.run_id, "go")
             if entry == "full":
-                retry = self._turns.retry_after(limits.max_runs)
-                why = (
-                    f"{self._turns.running} runs in flight and {self._turns.waiting} waiting on this replica"
-                )
-                admitted.append((f"{FULL}{retry}:{why} (max_runs={limits.max_runs}, "
-                                 f"max_queued={limits.max_queued})", None))  # fmt: skip
-            elif node_entry.startswith(FULL):
+                budget = f"max_runs={limits.max_runs}, max_queued={limits.max_queued}"
+                admitted.append((self._turns.full(limits.max_runs, "this replica", budget), None))
+            elif isinstance(node_entry, ReplicaFull):
                 self._turns.leave(request.run_id)
                 admitted.append((node_entry, None))
-            elif entry == "go" and node_entry == "go":
+            elif entry in (None, "go") and node_entry == "go":
                 admitted.append((None, None))
             else:
                 wait = functools.partial(self._wait_turn, request.run_id, limits, entry, node_entry)
                 admitted.append((None, wait))
         return admitted
 
-    async def _enter_node(self, runs: list[tuple[str, int, int]]) -> list[str]:
-        """The node's answer for runs under a per-node limit ("go", "wait", or a `FULL` refusal); "go" for
-        each when the supervisor does not answer in time (a restarting supervisor lets runs in)."""
+    async def _enter_node(self, runs: list[tuple[str, int, int]]) -> list[Entry | ReplicaFull]:
+        """The node's answer for runs under a per-node limit ("go", "wait", or why there is no room); "go"
+        for each when the supervisor does not answer in time (a restarting supervisor lets runs in)."""
         if not runs:
             return []
         try:
-            return cast(
-                list[str],
-                await aask_supervisor(
-                    "node_enter",
-                    self._node_id,
-                    self._self._actor_id.hex(),
-                    runs,
-                    wait_seconds=REGISTER_TIMEOUT_SECONDS,
-                ),
+            answers = await aask_supervisor(
+                "node_enter",
+                self._node_id,
+                self._self._actor_id.hex(),
+                runs,
+                wait_seconds=REGISTER_TIMEOUT_SECONDS,
             )
+            return cast(list[Entry | ReplicaFull], answers)
         except (RayActorError, TimeoutError):
             return ["go"] * len(runs)
 
-    async def _wait_turn(self, run_id: str, limits: Admission, entry: Entry, node_entry: str) -> None:
+    async def _wait_turn(
+        self, run_id: str, limits: Admission, entry: Entry | None, node_entry: Entry
+    ) -> None:
         """Wait for the run's turn on this replica, then on its node: `QueueTimeout` past `queue_seconds`."""
         deadline = time.monotonic() + limits.queue_seconds
         if entry == "wait" and not await self._turns.wait(run_id, limits.queue_seconds):
@@ -300,10 +292,9 @@ class _ComponentActor:
 
     async def _admitted(self, spec: AgentSpec | TeamSpec, request: RunRequest) -> Turn | None:
         """`_admit` for one run started by a call of its own: raises `ReplicaFull` if it has no room."""
-        [(refusal, turn)] = await self._admit([(spec, request)])
-        if refusal is not None:
-            retry_after, message = refusal.removeprefix(FULL).split(":", 1)
-            raise ReplicaFull(message, float(retry_after))
+        [(full, turn)] = await self._admit([(spec, request)])
+        if full is not None:
+            raise full
         return turn
 
     async def follow(self, run_id: str) -> AsyncIterator[list[Frame]]:

@@ -25,7 +25,7 @@ import ray
 from ray.actor import ActorHandle
 from ray.exceptions import RayActorError, RayError
 
-from actors.admission import FULL
+from actors.admission import ReplicaFull
 from actors.batching import CallRejected, TickBatcher
 from kern.engine.inbox import Demux, LinkBroken
 from kern.specs import ComponentSpec, RunRequest
@@ -54,17 +54,6 @@ actor (same name and handle), whose stream has not yet been seen to fail here.""
 _lock = threading.Lock()
 _readers: dict[tuple[str, asyncio.AbstractEventLoop], LinkReader] = {}
 _background: asyncio.AbstractEventLoop | None = None
-
-
-class ReplicaFull(Exception):
-    """The replica has as many runs in flight and waiting as the component's `Admission` allows."""
-
-    def __init__(self, message: str, retry_after: float) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (str(self), self.retry_after))
 
 
 class ReplicaUnavailable(Exception):
@@ -115,9 +104,8 @@ class LinkReader:
             self._forget()  # the next start opens a new link to the actor's new life
             self._break(LinkBroken(f"actor {self.name} restarted"))
             raise ReplicaUnavailable(f"actor {self.name} restarted")
-        if refusal is not None and refusal.startswith(FULL):
-            retry_after, message = refusal.removeprefix(FULL).split(":", 1)
-            raise ReplicaFull(message, float(retry_after))
+        if (full := ReplicaFull.of_refusal(refusal)) is not None:
+            raise full
         if refusal is not None:
             raise CallRejected(refusal)
 

@@ -25,7 +25,8 @@ import ray
 from ray.actor import ActorHandle
 from ray.exceptions import ActorDiedError, RayActorError, RayError
 
-from actors.link import LinkReader, ReplicaFull, ReplicaUnavailable, reader
+from actors.admission import ReplicaFull
+from actors.link import LinkReader, ReplicaUnavailable, reader
 from actors.placement import node_of
 from actors.pools import PoolConfig, Route
 from actors.runtime import created_on, forget_supervisor, pool_config, replica_actor, supervisor

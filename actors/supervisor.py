@@ -15,7 +15,7 @@ import ray
 from ray.actor import ActorHandle
 from ray.exceptions import RayActorError
 
-from actors.admission import NodeTurns
+from actors.admission import Entry, NodeTurns, ReplicaFull
 from actors.owners import RunInFlight, RunOwner
 from actors.pools import PoolConfig, Pools, PoolStatus, Route
 from actors.session_gate import SessionGate
@@ -111,7 +111,9 @@ class Supervisor:
             await self.expect(run_id, owner)
         return blocking
 
-    async def node_enter(self, node_id: str, actor_id: str, runs: list[tuple[str, int, int]]) -> list[str]:
+    async def node_enter(
+        self, node_id: str, actor_id: str, runs: list[tuple[str, int, int]]
+    ) -> list[Entry | ReplicaFull]:
         """Runs a replica on `node_id` lets in, under a per-node limit (`actors.admission.NodeTurns`)."""
         return self._node_turns.enter(node_id, actor_id, runs)
 

@@ -136,17 +136,12 @@ def component_router(agent_os: AgentOS, kind: Kind) -> APIRouter:
             return JSONResponse(answer, status_code=202, headers=headers)
         if run.stream:
             events = await component.arun(run.message, stream=True, **options)
-            try:  # (the first event: a run its session policy refuses is a 409, not a stream)
-                first = await unless_disconnected(request.receive, anext(events), cancel)
-            except ClientGone:
-                return Response(status_code=CLIENT_CLOSED_REQUEST, headers=headers)
-            except (SessionBusyError, TooManyRunsError) as exc:
-                raise _refused(exc, headers) from None
-            return EventStreamResponse(
-                _after(first, events),
-                on_disconnect=cancel,
-                on_error=lambda exc: _failure(component, run, run_id, session_id, exc),
-                headers=headers,
+            return await _streamed(
+                request,
+                events,
+                cancel,
+                headers,
+                lambda exc: _failure(component, run, run_id, session_id, exc),
             )
         try:
             output = await unless_disconnected(
@@ -244,17 +239,8 @@ def component_router(agent_os: AgentOS, kind: Kind) -> APIRouter:
 
         if body.stream:
             events = cast(EventStream, component.acontinue_run(stored, stream=True, **options))
-            try:  # (the first event: a continue with no room for it is a 429, not a stream)
-                first = await unless_disconnected(request.receive, anext(events), cancel)
-            except ClientGone:
-                return Response(status_code=CLIENT_CLOSED_REQUEST, headers=headers)
-            except TooManyRunsError as exc:
-                raise _refused(exc, headers) from None
-            return EventStreamResponse(
-                _after(first, events),
-                on_disconnect=cancel,
-                on_error=lambda exc: _error_event(component, continued, exc),
-                headers=headers,
+            return await _streamed(
+                request, events, cancel, headers, lambda exc: _error_event(component, continued, exc)
             )
         try:
             finishing = cast(
@@ -348,6 +334,26 @@ def component_router(agent_os: AgentOS, kind: Kind) -> APIRouter:
         return JSONResponse(stored.to_dict())
 
     return router
+
+
+async def _streamed(
+    request: Request,
+    events: EventStream,
+    cancel: Callable[[], Awaitable[None]],
+    headers: dict[str, str],
+    on_error: Callable[[BaseException], BaseRunEvent],
+) -> Response:
+    """SSE of a run's events, begun once its first event has come: a run refused before it starts (its
+    session is busy, or no replica has room) is a 409 / 429, not a stream; a client gone first, a 499."""
+    try:
+        first = await unless_disconnected(request.receive, anext(events), cancel)
+    except ClientGone:
+        return Response(status_code=CLIENT_CLOSED_REQUEST, headers=headers)
+    except (SessionBusyError, TooManyRunsError) as exc:
+        raise _refused(exc, headers) from None
+    return EventStreamResponse(
+        _after(first, events), on_disconnect=cancel, on_error=on_error, headers=headers
+    )
 
 
 def _refused(exc: SessionBusyError | TooManyRunsError, headers: dict[str, str]) -> HTTPException:

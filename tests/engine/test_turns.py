@@ -9,7 +9,7 @@ import asyncio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from actors.admission import FULL, NodeTurns, Turns
+from actors.admission import FULL, NodeTurns, ReplicaFull, Turns
 
 Step = tuple[str, int]
 steps = st.lists(
@@ -98,7 +98,9 @@ def test_node_turns_count_across_replicas_and_free_a_dead_replicas_slots() -> No
     async def play() -> None:
         nodes = NodeTurns()
         assert nodes.enter("node-a", "replica-1", [("r1", 2, 0), ("r2", 2, 0)]) == ["go", "go"]
-        [refusal] = nodes.enter("node-a", "replica-2", [("r3", 2, 0)])
+        [full] = nodes.enter("node-a", "replica-2", [("r3", 2, 0)])
+        assert isinstance(full, ReplicaFull)
+        refusal = full.refusal()  # (as a start answers it)
         assert refusal.startswith(FULL) and "2 runs in flight and 0 waiting on its node" in refusal
         assert refusal.endswith("(max_runs_per_node=2, max_queued=0)")
         assert nodes.enter("node-b", "replica-3", [("r4", 2, 0)]) == ["go"], "another node, its own count"
