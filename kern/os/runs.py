@@ -206,7 +206,7 @@ def component_router(agent_os: AgentOS, kind: Kind) -> APIRouter:
             "unanswered or `tools` is not a JSON list of tool calls."
         ),
         response_model=output_model,
-        responses={200: {"content": {"text/event-stream": {}}}, **answers(400, 404, 409, 415, 422, 503)},
+        responses={200: {"content": {"text/event-stream": {}}}, **answers(400, 404, 409, 415, 422, 429, 503)},
         openapi_extra={"requestBody": _request_body(ContinueForm)},
     )
     @named
